@@ -1,0 +1,26 @@
+package io.ppsd.actors.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code ppsd} command line: one subcommand per job. */
+@Command(name = "ppsd", mixinStandardHelpOptions = true, version = "ppsd 0.1.0",
+        description = "Pipeline-parallel self-speculative decoding for LLaMA-family models.",
+        subcommands = {GenerateCommand.class, TokenizeCommand.class})
+public final class PpsdCli {
+
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    /** Runs the CLI without exiting (tests call this). */
+    public static int run(String... args) {
+        var cli = new CommandLine(new PpsdCli());
+        cli.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+            cmd.getErr().println("error: " + (ex.getMessage() == null ? ex.toString() : ex.getMessage()));
+            if (System.getenv("PPSD_DEBUG") != null) ex.printStackTrace(cmd.getErr());
+            return 1;
+        });
+        return cli.execute(args);
+    }
+}

@@ -1,0 +1,150 @@
+package io.ppsd.runtime.cpu;
+
+import io.ppsd.runtime.model.ModelConfig;
+
+/**
+ * The LLaMA decoder computation on CPU cores, for up to {@code maxBatch} positions at once:
+ * <pre>
+ *   h   = x + Wo · attention(rope(Wq · norm(x)), rope(Wk · norm(x)), Wv · norm(x))
+ *   out = h + Wdown · (silu(Wgate · norm(h)) * (Wup · norm(h)))
+ * </pre>
+ * Scratch buffers are allocated once; the parallel tasks are fields, so a token allocates nothing.
+ * One instance serves one thread (a stage's), which may drive several cores through its
+ * {@link CoreGroup}.
+ */
+final class CpuForward {
+    private final int dim, qDim, kvDim, ffDim, heads, kvHeads, headDim, maxBatch;
+    private final float eps;
+    private final float attnScale;
+    private final Rope rope;
+    private final CoreGroup cores;
+
+    private final float[] xb, q, k, v, attOut, hb, hb2;
+    private final float[][] scores;
+
+    // Arguments of the task running now; set just before each parallelFor.
+    private Matrix mmW;
+    private float[] mmX, mmOut;
+    private int mmN, mmOutOff, mmStride;
+    private final CoreGroup.RangeTask matmulTask =
+            (worker, from, to) -> VectorKernels.matmulRows(mmW, mmX, mmN, mmOut, mmOutOff, mmStride, from, to);
+
+    private KvCache attCache;
+    private int attLayer, attStart;
+    private final CoreGroup.RangeTask attentionTask = this::attention;
+
+    CpuForward(ModelConfig c, CoreGroup cores, int maxBatch) {
+        this.dim = c.hiddenSize();
+        this.qDim = c.qDim();
+        this.kvDim = c.kvDim();
+        this.ffDim = c.intermediateSize();
+        this.heads = c.numHeads();
+        this.kvHeads = c.numKvHeads();
+        this.headDim = c.headDim();
+        this.eps = c.rmsNormEps();
+        this.attnScale = (float) (1.0 / Math.sqrt(headDim));
+        this.maxBatch = maxBatch;
+        this.rope = new Rope(c);
+        this.cores = cores;
+        xb = new float[maxBatch * Math.max(dim, qDim)];
+        q = new float[maxBatch * qDim];
+        k = new float[maxBatch * kvDim];
+        v = new float[maxBatch * kvDim];
+        attOut = new float[maxBatch * qDim];
+        hb = new float[maxBatch * ffDim];
+        hb2 = new float[maxBatch * ffDim];
+        scores = new float[cores.size()][c.maxPositions()];
+    }
+
+    int maxBatch() {
+        return maxBatch;
+    }
+
+    /**
+     * One decoder layer for n ≤ maxBatch positions starting at {@code startPos}, on rows of
+     * {@code x} starting at row {@code row0}; writes the positions' keys and values into layer
+     * {@code layer} of {@code cache}, which must have room for them.
+     */
+    void layer(LayerWeights w, KvCache cache, int layer, int startPos, int n, float[] x, int row0) {
+        int x0 = row0 * dim;
+        for (int t = 0; t < n; t++) VectorKernels.rmsnorm(xb, t * dim, x, x0 + t * dim, w.attnNorm(), dim, eps);
+        matmul(w.wq(), xb, n, q, qDim);
+        matmul(w.wk(), xb, n, k, kvDim);
+        matmul(w.wv(), xb, n, v, kvDim);
+        float[] keys = cache.keys(layer), values = cache.values(layer);
+        for (int t = 0; t < n; t++) {
+            rope.rotate(q, t * qDim, heads, startPos + t);
+            rope.rotate(k, t * kvDim, kvHeads, startPos + t);
+            System.arraycopy(k, t * kvDim, keys, (startPos + t) * kvDim, kvDim);
+            System.arraycopy(v, t * kvDim, values, (startPos + t) * kvDim, kvDim);
+        }
+        attCache = cache;
+        attLayer = layer;
+        attStart = startPos;
+        cores.parallelFor(n * heads, attentionTask);
+        attCache = null;
+
+        matmul(w.wo(), attOut, n, xb, dim);
+        VectorKernels.add(x, x0, xb, 0, n * dim);
+        for (int t = 0; t < n; t++) VectorKernels.rmsnorm(xb, t * dim, x, x0 + t * dim, w.ffnNorm(), dim, eps);
+        matmul(w.gate(), xb, n, hb, ffDim);
+        matmul(w.up(), xb, n, hb2, ffDim);
+        VectorKernels.swiglu(hb, hb2, 0, n * ffDim);
+        matmul(w.down(), hb, n, xb, dim);
+        VectorKernels.add(x, x0, xb, 0, n * dim);
+    }
+
+    /** Final RMSNorm with {@code norm} then {@code head}: out is rows × head.rows(). */
+    void logits(float[] norm, Matrix head, float[] hidden, int rows, float[] out) {
+        for (int r0 = 0; r0 < rows; r0 += maxBatch) {
+            int n = Math.min(maxBatch, rows - r0);
+            for (int t = 0; t < n; t++) VectorKernels.rmsnorm(xb, t * dim, hidden, (r0 + t) * dim, norm, dim, eps);
+            matmul(head, xb, n, out, r0 * head.rows(), head.rows());
+        }
+    }
+
+    private void matmul(Matrix w, float[] x, int n, float[] out, int outStride) {
+        matmul(w, x, n, out, 0, outStride);
+    }
+
+    private void matmul(Matrix w, float[] x, int n, float[] out, int outOff, int outStride) {
+        mmW = w;
+        mmX = x;
+        mmN = n;
+        mmOut = out;
+        mmOutOff = outOff;
+        mmStride = outStride;
+        cores.parallelFor(w.rows(), matmulTask);
+        mmX = mmOut = null;
+    }
+
+    /** Causal attention for (position, head) pairs [from, to): softmax(q·K/√d)·V over [0, pos]. */
+    private void attention(int worker, int from, int to) {
+        float[] keys = attCache.keys(attLayer), values = attCache.values(attLayer);
+        float[] s = scores[worker];
+        int group = heads / kvHeads;
+        for (int i = from; i < to; i++) {
+            int t = i / heads, h = i % heads;
+            int pos = attStart + t;
+            int qOff = t * qDim + h * headDim;
+            int kvOff = (h / group) * headDim;
+            float max = Float.NEGATIVE_INFINITY;
+            for (int j = 0; j <= pos; j++) {
+                float sc = VectorKernels.dot(q, qOff, keys, j * kvDim + kvOff, headDim) * attnScale;
+                s[j] = sc;
+                if (sc > max) max = sc;
+            }
+            float sum = 0;
+            for (int j = 0; j <= pos; j++) {
+                float e = (float) Math.exp(s[j] - max);
+                s[j] = e;
+                sum += e;
+            }
+            float inv = 1f / sum;
+            java.util.Arrays.fill(attOut, qOff, qOff + headDim, 0f);
+            for (int j = 0; j <= pos; j++) {
+                VectorKernels.axpy(s[j] * inv, values, j * kvDim + kvOff, attOut, qOff, headDim);
+            }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+package io.ppsd.runtime.cpu;
+
+import io.ppsd.runtime.heads.ExitHeadFile;
+import io.ppsd.runtime.model.LoadProgress;
+import io.ppsd.runtime.model.ModelConfig;
+import io.ppsd.runtime.model.ModelFiles;
+import io.ppsd.runtime.stage.StageExecutor;
+import io.ppsd.runtime.stage.StageSpec;
+import java.lang.foreign.Arena;
+
+/**
+ * A pipeline stage on CPU cores: the layers of its {@link StageSpec} read from the memory-mapped
+ * model, one {@link KvCache} per sequence, and a {@link CoreGroup} to compute on.
+ */
+public final class CpuStageExecutor implements StageExecutor {
+    /** Positions computed together in prefill/verification; bounds scratch memory. */
+    public static final int DEFAULT_MAX_BATCH = 32;
+
+    private final ModelConfig config;
+    private final StageSpec spec;
+    private final LayerWeights[] layers;
+    private final Matrix embedding;
+    private final float[] finalNorm;
+    private final Matrix lmHead;
+    private final CoreGroup cores;
+    private final boolean ownsCores;
+    private final CpuForward forward;
+    private final CpuExitHead head;
+    private final Arena arena = Arena.ofShared();
+    private final SequenceTable<KvCache> caches = new SequenceTable<>();
+
+    public CpuStageExecutor(ModelFiles files, StageSpec spec, int threads, LoadProgress progress) {
+        this(files, spec, new CoreGroup(threads, "stage" + spec.layers().from()), true, DEFAULT_MAX_BATCH, progress);
+    }
+
+    public CpuStageExecutor(ModelFiles files, StageSpec spec, CoreGroup cores, boolean ownsCores, int maxBatch, LoadProgress progress) {
+        this.config = files.config();
+        if (spec.layers().to() > config.numLayers()) {
+            throw new IllegalArgumentException("stage layers " + spec.layers() + " exceed the model's " + config.numLayers() + " layers");
+        }
+        this.spec = spec;
+        this.cores = cores;
+        this.ownsCores = ownsCores;
+        int total = spec.layers().count() + (spec.embedding() ? 1 : 0) + (spec.lmHead() ? 1 : 0) + (spec.drafts() ? 1 : 0);
+        int done = 0;
+        this.embedding = spec.embedding() ? Matrix.of(files.tensor("model.embed_tokens.weight"), arena) : null;
+        if (spec.embedding()) progress.loaded(++done, total, "embeddings");
+        this.layers = new LayerWeights[spec.layers().count()];
+        for (int i = 0; i < layers.length; i++) {
+            int layer = spec.layers().from() + i;
+            layers[i] = LayerWeights.of(files, layer, arena);
+            layers[i].prefetch();
+            progress.loaded(++done, total, "layer " + layer);
+        }
+        if (spec.lmHead()) {
+            finalNorm = Matrix.vector(files.tensor("model.norm.weight"));
+            lmHead = Matrix.of(files.lmHead(), arena);
+            if (lmHead.data().isMapped()) lmHead.data().load();
+            progress.loaded(++done, total, "LM head");
+        } else {
+            finalNorm = null;
+            lmHead = null;
+        }
+        this.forward = new CpuForward(config, cores, maxBatch);
+        if (spec.drafts()) {
+            var file = ExitHeadFile.read(files.dir(), spec.exitHead(), spec.layers().to(), config, arena);
+            if (file.exitLayer() != spec.layers().to()) {
+                throw new IllegalArgumentException("exit head '" + spec.exitHead() + "' exits at layer " + file.exitLayer()
+                        + " but the drafting stage ends at layer " + spec.layers().to());
+            }
+            this.head = new CpuExitHead(file, files, forward, arena);
+            progress.loaded(++done, total, "exit head " + spec.exitHead());
+        } else {
+            this.head = null;
+        }
+    }
+
+    @Override
+    public StageSpec spec() {
+        return spec;
+    }
+
+    @Override
+    public ModelConfig config() {
+        return config;
+    }
+
+    /** The cores this stage computes on (exit heads attached to the stage share them). */
+    public CoreGroup cores() {
+        return cores;
+    }
+
+    @Override
+    public void forward(long seq, int startPos, int n, float[] hidden) {
+        KvCache cache = caches.computeIfAbsent(seq, s -> new KvCache(layers.length, config.kvDim(), config.maxPositions()));
+        if (cache.length() != startPos) {
+            throw new IllegalStateException("sequence " + seq + " has " + cache.length() + " cached positions on stage "
+                    + spec.layers() + " but forward starts at " + startPos + " (truncate first to recompute)");
+        }
+        cache.reserve(startPos + n);
+        int chunk = forward.maxBatch();
+        for (int r0 = 0; r0 < n; r0 += chunk) {
+            int m = Math.min(chunk, n - r0);
+            for (int l = 0; l < layers.length; l++) forward.layer(layers[l], cache, l, startPos + r0, m, hidden, r0);
+            cache.setLength(startPos + r0 + m);
+        }
+    }
+
+    @Override
+    public void embed(int[] tokens, int off, int n, float[] hidden) {
+        if (embedding == null) throw new IllegalStateException("stage " + spec.layers() + " has no embedding");
+        int dim = config.hiddenSize();
+        for (int t = 0; t < n; t++) {
+            int id = tokens[off + t];
+            if (id < 0 || id >= config.vocabSize()) {
+                throw new IllegalArgumentException("token id " + id + " outside the vocabulary [0, " + config.vocabSize() + ")");
+            }
+            embedding.row(id, hidden, t * dim);
+        }
+    }
+
+    @Override
+    public void logits(float[] hidden, int rows, float[] out) {
+        if (lmHead == null) throw new IllegalStateException("stage " + spec.layers() + " has no LM head");
+        forward.logits(finalNorm, lmHead, hidden, rows, out);
+    }
+
+    @Override
+    public void draft(long seq, int startPos, int rows, float[] hidden, float[] logits) {
+        if (head == null) throw new IllegalStateException(spec + " has no exit head");
+        head.draft(seq, startPos, rows, hidden, logits);
+    }
+
+    @Override
+    public int length(long seq) {
+        KvCache c = caches.get(seq);
+        return c == null ? 0 : c.length();
+    }
+
+    @Override
+    public void truncate(long seq, int length) {
+        KvCache c = caches.get(seq);
+        if (c == null) {
+            if (length != 0) throw new IllegalArgumentException("sequence " + seq + " has no cache to truncate to " + length);
+            return;
+        }
+        c.truncate(length);
+        if (head != null) head.truncate(seq, length);
+    }
+
+    @Override
+    public void release(long seq) {
+        caches.remove(seq);
+        if (head != null) head.release(seq);
+    }
+
+    @Override
+    public void close() {
+        if (ownsCores) cores.close();
+        arena.close();
+    }
+}

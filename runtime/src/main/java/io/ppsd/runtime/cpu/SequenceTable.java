@@ -1,0 +1,84 @@
+package io.ppsd.runtime.cpu;
+
+import java.util.Arrays;
+import java.util.function.LongFunction;
+
+/**
+ * Sequence id → value, open addressing on primitive longs, so that looking up a sequence's cache
+ * per token does not box its id.
+ */
+final class SequenceTable<V> {
+    private long[] keys = new long[16];
+    private Object[] values = new Object[16];
+    private int size;
+
+    @SuppressWarnings("unchecked")
+    V get(long key) {
+        int mask = keys.length - 1;
+        for (int i = slot(key, mask); ; i = (i + 1) & mask) {
+            if (values[i] == null) return null;
+            if (keys[i] == key) return (V) values[i];
+        }
+    }
+
+    V computeIfAbsent(long key, LongFunction<V> create) {
+        V v = get(key);
+        if (v != null) return v;
+        v = create.apply(key);
+        if (2 * (size + 1) > keys.length) grow();
+        insert(key, v);
+        size++;
+        return v;
+    }
+
+    @SuppressWarnings("unchecked")
+    V remove(long key) {
+        int mask = keys.length - 1;
+        for (int i = slot(key, mask); ; i = (i + 1) & mask) {
+            if (values[i] == null) return null;
+            if (keys[i] == key) {
+                V old = (V) values[i];
+                values[i] = null;
+                size--;
+                // Re-insert the rest of the probe run so lookups never stop at the hole.
+                for (int j = (i + 1) & mask; values[j] != null; j = (j + 1) & mask) {
+                    long k = keys[j];
+                    Object val = values[j];
+                    values[j] = null;
+                    insert(k, val);
+                }
+                return old;
+            }
+        }
+    }
+
+    int size() {
+        return size;
+    }
+
+    private void insert(long key, Object value) {
+        int mask = keys.length - 1;
+        int i = slot(key, mask);
+        while (values[i] != null) i = (i + 1) & mask;
+        keys[i] = key;
+        values[i] = value;
+    }
+
+    private void grow() {
+        long[] oldKeys = keys;
+        Object[] oldValues = values;
+        keys = new long[oldKeys.length * 2];
+        values = new Object[oldKeys.length * 2];
+        for (int i = 0; i < oldKeys.length; i++) if (oldValues[i] != null) insert(oldKeys[i], oldValues[i]);
+    }
+
+    private static int slot(long key, int mask) {
+        long h = key * 0x9E3779B97F4A7C15L;
+        return (int) (h ^ (h >>> 32)) & mask;
+    }
+
+    @Override
+    public String toString() {
+        return "SequenceTable" + Arrays.toString(Arrays.copyOf(keys, 0)) + " size=" + size;
+    }
+}

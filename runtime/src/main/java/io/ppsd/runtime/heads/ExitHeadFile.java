@@ -1,0 +1,127 @@
+package io.ppsd.runtime.heads;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.ppsd.runtime.model.ModelConfig;
+import io.ppsd.runtime.model.ModelFormatException;
+import io.ppsd.runtime.model.SafetensorsFile;
+import io.ppsd.runtime.model.Tensor;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * An early-exit head stored beside a model: {@code exit_heads/<name>.json} (format_version 1,
+ * kind, exit_layer) and, for the kinds with weights, {@code exit_heads/<name>.safetensors}:
+ * <ul>
+ *   <li>linear: {@code norm.weight} [hidden], {@code proj.weight} [vocab, hidden]</li>
+ *   <li>transformer: {@code layer.*} (one decoder layer, Hugging Face names below the prefix) and
+ *       {@code norm.weight}; the LM head is the model's.</li>
+ * </ul>
+ * The pseudo-name {@code "norm"} needs no file: the model's final norm at the stage's exit layer.
+ */
+public record ExitHeadFile(String name, ExitHeadKind kind, int exitLayer, Map<String, Tensor> tensors) {
+    public static final String NORM = "norm";
+    private static final Set<String> KNOWN_KEYS = Set.of("format_version", "name", "kind", "exit_layer", "tensors", "trained", "description");
+
+    /** The list of heads shipped with a model (names usable as {@link io.ppsd.runtime.stage.StageSpec#exitHead()}). */
+    public static List<String> available(Path modelDir) {
+        Path dir = modelDir.resolve("exit_heads");
+        List<String> names = new ArrayList<>();
+        if (Files.isDirectory(dir)) {
+            try (var s = Files.list(dir)) {
+                s.map(p -> p.getFileName().toString()).filter(n -> n.endsWith(".json"))
+                        .map(n -> n.substring(0, n.length() - 5)).sorted().forEach(names::add);
+            } catch (IOException e) {
+                throw new ModelFormatException(dir, "cannot list: " + e.getMessage(), e);
+            }
+        }
+        return names;
+    }
+
+    /** Reads head {@code name} of the model in {@code modelDir}; {@code exitLayer} is used for {@code "norm"}. */
+    public static ExitHeadFile read(Path modelDir, String name, int exitLayer, ModelConfig config, Arena arena) {
+        if (name.equals(NORM)) return new ExitHeadFile(NORM, ExitHeadKind.NORM, exitLayer, Map.of());
+        if (!name.matches("[A-Za-z0-9._-]+")) throw new IllegalArgumentException("invalid exit head name '" + name + "'");
+        Path json = modelDir.resolve("exit_heads").resolve(name + ".json");
+        if (!Files.isRegularFile(json)) {
+            throw new ModelFormatException(json, "no such exit head (available: " + available(modelDir) + ", or 'norm')");
+        }
+        JsonNode root;
+        try {
+            root = new ObjectMapper().readTree(Files.readString(json));
+        } catch (IOException e) {
+            throw new ModelFormatException(json, "cannot read or parse JSON: " + e.getMessage(), e);
+        }
+        if (root == null || !root.isObject()) throw new ModelFormatException(json, "expected a JSON object");
+        List<String> unknown = new ArrayList<>();
+        root.fieldNames().forEachRemaining(k -> { if (!KNOWN_KEYS.contains(k)) unknown.add(k); });
+        if (!unknown.isEmpty()) throw new ModelFormatException(json, "unknown keys " + unknown);
+        if (root.path("format_version").asInt(-1) != 1) throw new ModelFormatException(json, "format_version must be 1");
+        ExitHeadKind kind;
+        try {
+            kind = ExitHeadKind.valueOf(root.path("kind").asText("").toUpperCase());
+        } catch (IllegalArgumentException e) {
+            throw new ModelFormatException(json, "kind must be norm, linear or transformer, got " + root.get("kind"));
+        }
+        JsonNode el = root.get("exit_layer");
+        if (el == null || !el.isIntegralNumber() || el.asInt() < 1 || el.asInt() >= config.numLayers()) {
+            throw new ModelFormatException(json, "exit_layer must be an integer in [1, " + (config.numLayers() - 1) + "], got " + el);
+        }
+        Map<String, long[]> expected = expectedShapes(kind, config);
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        if (!expected.isEmpty()) {
+            Path st = modelDir.resolve("exit_heads").resolve(name + ".safetensors");
+            if (!Files.isRegularFile(st)) throw new ModelFormatException(st, "missing (a " + kind.name().toLowerCase() + " head has weights)");
+            var file = SafetensorsFile.open(st, arena);
+            for (var e : expected.entrySet()) {
+                Tensor t = file.tensors().get(e.getKey());
+                if (t == null) throw new ModelFormatException(st, "tensor '" + e.getKey() + "' missing");
+                if (!Arrays.equals(t.shape(), e.getValue())) {
+                    throw new ModelFormatException(st, "tensor '" + e.getKey() + "' has shape " + t.shapeString() + ", expected " + Arrays.toString(e.getValue()));
+                }
+                tensors.put(e.getKey(), t);
+            }
+            for (String n : file.tensors().keySet()) {
+                if (!expected.containsKey(n)) throw new ModelFormatException(st, "unexpected tensor '" + n + "' for a " + kind.name().toLowerCase() + " head");
+            }
+        }
+        return new ExitHeadFile(name, kind, el.asInt(), tensors);
+    }
+
+    private static Map<String, long[]> expectedShapes(ExitHeadKind kind, ModelConfig c) {
+        long d = c.hiddenSize();
+        Map<String, long[]> s = new LinkedHashMap<>();
+        switch (kind) {
+            case NORM -> {}
+            case LINEAR -> {
+                s.put("norm.weight", new long[] {d});
+                s.put("proj.weight", new long[] {c.vocabSize(), d});
+            }
+            case TRANSFORMER -> {
+                s.put("layer.input_layernorm.weight", new long[] {d});
+                s.put("layer.self_attn.q_proj.weight", new long[] {c.qDim(), d});
+                s.put("layer.self_attn.k_proj.weight", new long[] {c.kvDim(), d});
+                s.put("layer.self_attn.v_proj.weight", new long[] {c.kvDim(), d});
+                s.put("layer.self_attn.o_proj.weight", new long[] {d, c.qDim()});
+                s.put("layer.post_attention_layernorm.weight", new long[] {d});
+                s.put("layer.mlp.gate_proj.weight", new long[] {c.intermediateSize(), d});
+                s.put("layer.mlp.up_proj.weight", new long[] {c.intermediateSize(), d});
+                s.put("layer.mlp.down_proj.weight", new long[] {d, c.intermediateSize()});
+                s.put("norm.weight", new long[] {d});
+            }
+        }
+        return s;
+    }
+
+    public Tensor tensor(String name) {
+        return tensors.get(name);
+    }
+}

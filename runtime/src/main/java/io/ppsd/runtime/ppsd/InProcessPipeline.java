@@ -1,0 +1,291 @@
+package io.ppsd.runtime.ppsd;
+
+import io.ppsd.runtime.decode.GenerationRequest;
+import io.ppsd.runtime.decode.GenerationResult;
+import io.ppsd.runtime.decode.OutputTracker;
+import io.ppsd.runtime.decode.SpeculationStats;
+import io.ppsd.runtime.decode.StopReason;
+import io.ppsd.runtime.decode.Timings;
+import io.ppsd.runtime.decode.TokenListener;
+import io.ppsd.runtime.ppsd.PipelineMessage.Begin;
+import io.ppsd.runtime.ppsd.PipelineMessage.Finish;
+import io.ppsd.runtime.ppsd.PipelineMessage.Hidden;
+import io.ppsd.runtime.ppsd.PipelineMessage.SequenceParams;
+import io.ppsd.runtime.stage.StageExecutor;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * PPSD on one machine: one thread per stage, queues between them, the protocol of
+ * {@link DrafterStage}, {@link RelayStage} and {@link VerifierStage}. It runs the full
+ * verify-while-draft algorithm concurrently and is the reference the actor pipeline must match.
+ *
+ * <p>With a {@link Chaos} setting every hop is delayed at random (seeded) and every stage pauses at
+ * random before handling a message, so messages from different senders interleave in every order;
+ * messages from one sender to one receiver stay in order, as on a real transport.
+ */
+public final class InProcessPipeline implements AutoCloseable {
+    /** Random delays (microseconds) for adversarial-timing tests; {@link #NONE} for normal runs. */
+    public record Chaos(long seed, int maxHopDelayMicros, int maxStageDelayMicros) {
+        public static final Chaos NONE = new Chaos(0, 0, 0);
+
+        boolean active() {
+            return maxHopDelayMicros > 0 || maxStageDelayMicros > 0;
+        }
+    }
+
+    private final List<StageExecutor> executors;
+    private final List<Worker> workers = new ArrayList<>();
+    private final Map<Long, Session> sessions = new ConcurrentHashMap<>();
+    private final int prefillChunk;
+    private final Chaos chaos;
+    private final AtomicLong nextSeq = new AtomicLong(1);
+
+    public InProcessPipeline(List<StageExecutor> executors, int prefillChunk, Chaos chaos) {
+        if (executors.size() < 2) throw new IllegalArgumentException("a PPSD pipeline needs at least 2 stages, got " + executors.size());
+        this.executors = List.copyOf(executors);
+        this.prefillChunk = prefillChunk;
+        this.chaos = chaos;
+        int n = executors.size();
+        for (int k = 0; k < n; k++) workers.add(new Worker(k, chaos.active() ? new SplittableRandom(chaos.seed() * 31 + k) : null));
+        for (int k = 0; k < n; k++) {
+            var outbox = new Outbox(k);
+            StageExecutor e = executors.get(k);
+            PipelineStage logic = k == 0 ? new DrafterStage(e, prefillChunk, outbox)
+                    : k == n - 1 ? new VerifierStage(e, k, outbox) : new RelayStage(e, k, outbox);
+            workers.get(k).start(logic);
+        }
+    }
+
+    public int stageCount() {
+        return executors.size();
+    }
+
+    /** Generates with PPSD; blocks until done. Greedy output equals autoregressive decoding's. */
+    public GenerationResult generate(GenerationRequest request, TokenListener listener) {
+        return generate(request, listener, executors.size());
+    }
+
+    public GenerationResult generate(GenerationRequest request, TokenListener listener, int window) {
+        var c = executors.getFirst().config();
+        request.validate(c.vocabSize(), c.maxPositions());
+        long seq = nextSeq.getAndIncrement();
+        var session = new Session(seq, request, listener, c.maxPositions(), executors.size());
+        sessions.put(seq, session);
+        int maxLength = Math.min(c.maxPositions(), request.prompt().length + request.maxNewTokens());
+        var params = new SequenceParams(request.prompt(), maxLength, request.sampling(), request.stopTokens(), Math.max(1, window));
+        session.start = System.nanoTime();
+        if (request.maxNewTokens() == 0) {
+            sessions.remove(seq);
+            return new GenerationResult(request.prompt(), new int[0], StopReason.MAX_TOKENS, new Timings(request.prompt().length, 0, 0, 0), SpeculationStats.NONE);
+        }
+        workers.getFirst().deliver(new Begin(seq, params));
+        try {
+            return session.done.get(10, TimeUnit.MINUTES);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        } catch (ExecutionException e) {
+            throw new IllegalStateException("pipeline failed: " + e.getCause().getMessage(), e.getCause());
+        } catch (TimeoutException e) {
+            throw new IllegalStateException("pipeline did not finish within 10 minutes (sequence " + seq + ")", e);
+        } finally {
+            sessions.remove(seq);
+        }
+    }
+
+    /** The session side: commits, stop conditions, statistics. Runs on the verifier's thread. */
+    private final class Session {
+        final long seq;
+        final OutputTracker tracker;
+        final int stages;
+        final List<StageReport> reports = new ArrayList<>();
+        final CompletableFuture<GenerationResult> done = new CompletableFuture<>();
+        final GenerationRequest request;
+        long start, firstToken;
+        long accepted, rejected;
+        boolean finishing;
+
+        Session(long seq, GenerationRequest request, TokenListener listener, int context, int stages) {
+            this.seq = seq;
+            this.request = request;
+            this.tracker = new OutputTracker(request, listener, context);
+            this.stages = stages;
+        }
+
+        synchronized void committed(int token, boolean wasDraft) {
+            if (finishing) return;
+            if (firstToken == 0) firstToken = System.nanoTime();
+            else if (wasDraft) accepted++;
+            else rejected++;
+            if (!tracker.commit(token)) finishAll();
+        }
+
+        synchronized void finishAll() {
+            if (finishing) return;
+            finishing = true;
+            for (Worker w : workers) w.deliver(new Finish(seq));
+        }
+
+        synchronized void report(StageReport r) {
+            reports.add(r);
+            if (reports.size() < stages) return;
+            long end = System.nanoTime();
+            long decode = 0, wasted = 0, verified = 0, acc = 0;
+            for (StageReport x : reports) {
+                decode += x.decodePositions();
+                wasted += x.wastedPositions();
+                verified += x.draftsVerified();
+                acc += x.draftsAccepted();
+            }
+            int n = tracker.generatedCount();
+            // Steps in the pipeline's own clock: one per verification, plus a refill of S − 1 per rejection.
+            long steps = verified + (long) (stages - 1) * (verified - acc);
+            var timings = new Timings(request.prompt().length, firstToken - start, n, end - firstToken);
+            done.complete(new GenerationResult(request.prompt(), tracker.generated(),
+                    tracker.stopReason() == null ? StopReason.MAX_TOKENS : tracker.stopReason(), timings,
+                    new SpeculationStats(verified, acc, n, steps, wasted)));
+        }
+
+        void fail(Throwable t) {
+            done.completeExceptionally(t);
+        }
+    }
+
+    private final class Outbox implements PipelineOutbox {
+        private final int stage;
+
+        Outbox(int stage) {
+            this.stage = stage;
+        }
+
+        @Override
+        public void downstream(Hidden message) {
+            workers.get(stage + 1).deliverFrom(stage, message);
+        }
+
+        @Override
+        public void toDrafter(PipelineMessage message) {
+            workers.getFirst().deliverFrom(stage, message);
+        }
+
+        @Override
+        public void toRelays(PipelineMessage message) {
+            for (int k = 1; k < workers.size() - 1; k++) workers.get(k).deliverFrom(stage, message);
+        }
+
+        @Override
+        public void toAll(Finish message) {
+            Session s = sessions.get(message.seq());
+            if (s != null) s.finishAll();
+        }
+
+        @Override
+        public void committed(long seq, int pos, int token, boolean wasDraft) {
+            Session s = sessions.get(seq);
+            if (s != null) s.committed(token, wasDraft);
+        }
+
+        @Override
+        public void stopped(long seq, StopReason reason) {}
+
+        @Override
+        public void report(long seq, StageReport report) {
+            Session s = sessions.get(seq);
+            if (s != null) s.report(report);
+        }
+    }
+
+    /** One stage's thread: takes messages in arrival order and drafts between them. */
+    private final class Worker {
+        private final int stage;
+        private final LinkedBlockingQueue<PipelineMessage> inbox = new LinkedBlockingQueue<>();
+        private final SplittableRandom random;
+        /** Per sender, a delivery thread that delays hops but keeps that sender's order. */
+        private final Map<Integer, java.util.concurrent.ExecutorService> links = new ConcurrentHashMap<>();
+        private Thread thread;
+        private volatile boolean closed;
+
+        Worker(int stage, SplittableRandom random) {
+            this.stage = stage;
+            this.random = random;
+        }
+
+        void start(PipelineStage logic) {
+            thread = Thread.ofPlatform().daemon().name("ppsd-stage-" + stage).start(() -> run(logic));
+        }
+
+        void deliver(PipelineMessage m) {
+            inbox.add(m);
+        }
+
+        void deliverFrom(int sender, PipelineMessage m) {
+            if (!chaos.active() || chaos.maxHopDelayMicros() == 0) {
+                inbox.add(m);
+                return;
+            }
+            long delay;
+            synchronized (random) {
+                delay = random.nextInt(chaos.maxHopDelayMicros() + 1);
+            }
+            links.computeIfAbsent(sender, s -> java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+                Thread t = new Thread(r, "ppsd-link-" + s + "-" + stage);
+                t.setDaemon(true);
+                return t;
+            })).execute(() -> {
+                pauseMicros(delay);
+                inbox.add(m);
+            });
+        }
+
+        private void run(PipelineStage logic) {
+            while (!closed) {
+                try {
+                    PipelineMessage m = inbox.poll();
+                    if (m == null) {
+                        if (logic.step()) continue;
+                        m = inbox.poll(100, TimeUnit.MILLISECONDS);
+                        if (m == null) continue;
+                    }
+                    if (random != null && chaos.maxStageDelayMicros() > 0) {
+                        int d;
+                        synchronized (random) {
+                            d = random.nextInt(chaos.maxStageDelayMicros() + 1);
+                        }
+                        pauseMicros(d);
+                    }
+                    logic.handle(m);
+                } catch (InterruptedException e) {
+                    return;
+                } catch (RuntimeException e) {
+                    // A protocol or compute error fails every running session rather than hanging it.
+                    for (Session s : sessions.values()) s.fail(e);
+                }
+            }
+        }
+
+        void close() {
+            closed = true;
+            thread.interrupt();
+            links.values().forEach(java.util.concurrent.ExecutorService::shutdownNow);
+        }
+    }
+
+    private static void pauseMicros(long micros) {
+        if (micros > 0) java.util.concurrent.locks.LockSupport.parkNanos(micros * 1000);
+    }
+
+    @Override
+    public void close() {
+        workers.forEach(Worker::close);
+    }
+}

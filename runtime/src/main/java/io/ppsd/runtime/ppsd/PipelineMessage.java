@@ -1,0 +1,49 @@
+package io.ppsd.runtime.ppsd;
+
+import io.ppsd.runtime.decode.SamplingParams;
+
+/**
+ * The messages between pipeline stages of the PPSD protocol (see the PPSD page). Every message for
+ * a sequence carries its id; data and control messages carry the epoch, which increases at each
+ * rejection. The same records travel between threads (in-process pipeline) and between actors.
+ */
+public sealed interface PipelineMessage {
+    long seq();
+
+    /**
+     * What every stage must know about a sequence; travels with its first prefill chunk.
+     * {@code maxLength} bounds prompt + output (at most the context); {@code window} is how many
+     * positions stage 0 may run ahead of the last verified one.
+     */
+    record SequenceParams(int[] prompt, int maxLength, SamplingParams sampling, int[] stopTokens, int window) {
+        public int promptLength() {
+            return prompt.length;
+        }
+    }
+
+    /** Session → stage 0: start (or, after a lost stage, rebuild) a sequence from these tokens. */
+    record Begin(long seq, SequenceParams params) implements PipelineMessage {}
+
+    /**
+     * Stage k → stage k+1: the hidden states of positions [pos, pos + rows) after stage k's layers.
+     * During prefill {@code draft} is −1 (params set on the first chunk); while decoding rows is 1
+     * and {@code draft} is the token stage 0 drafted for position pos + 1, with the distribution it
+     * was drawn from when sampling ({@code draftProbs}, null under greedy decoding).
+     * {@code epochStart} is the position at which this epoch began: a stage that has not seen this
+     * epoch yet truncates its cache to it.
+     */
+    record Hidden(long seq, int epoch, int epochStart, int pos, int rows, float[] hidden, int draft, float[] draftProbs,
+                  SequenceParams params) implements PipelineMessage {}
+
+    /** Verifier → stage 0: the token at position {@code pos} is committed and begins epoch {@code epoch}; recompute from it. */
+    record Restart(long seq, int epoch, int pos, int token) implements PipelineMessage {}
+
+    /** Verifier → stage 0: the draft for position {@code pos} was accepted (the draft window moves on). */
+    record Accepted(long seq, int epoch, int pos) implements PipelineMessage {}
+
+    /** Verifier → middle stages: a hint that epoch {@code epoch} began at {@code pos}; queued older work there is void. */
+    record Rollback(long seq, int epoch, int pos) implements PipelineMessage {}
+
+    /** Anyone → every stage: the sequence is over; free its caches. */
+    record Finish(long seq) implements PipelineMessage {}
+}

@@ -1,0 +1,29 @@
+package io.ppsd.runtime.ppsd;
+
+/**
+ * Where a stage's protocol logic sends things. The in-process pipeline puts messages on queues;
+ * the actor pipeline sends them to entities. The logic never assumes anything about ordering
+ * except that messages from one sender to one receiver arrive in the order sent.
+ */
+public interface PipelineOutbox {
+    /** To the next stage. */
+    void downstream(PipelineMessage.Hidden message);
+
+    /** To stage 0 (from the verifier). */
+    void toDrafter(PipelineMessage message);
+
+    /** To every stage between the first and the last (rollback hints). */
+    void toRelays(PipelineMessage message);
+
+    /** To every stage, including the sender (end of a sequence). */
+    void toAll(PipelineMessage.Finish message);
+
+    /** To the session: a committed token, in order. */
+    void committed(long seq, int pos, int token, boolean wasDraft);
+
+    /** To the session: the verifier stopped the sequence (EOS or length), with why. */
+    void stopped(long seq, io.ppsd.runtime.decode.StopReason reason);
+
+    /** To the session: one stage's work on the sequence, sent when it releases it. */
+    void report(long seq, StageReport report);
+}

@@ -1,0 +1,50 @@
+package io.ppsd.runtime.stage;
+
+import io.ppsd.runtime.model.ModelConfig;
+
+/**
+ * The seam between decoding algorithms and hardware: one pipeline stage on one device, owning the
+ * weights of its layers and the KV caches of the sequences it serves.
+ *
+ * <p>Hidden states are row-major {@code float[]} of {@code n × hiddenSize}, one row per position.
+ * The KV cache of a sequence must hold exactly {@code startPos} positions when {@link #forward} is
+ * called: to recompute positions, {@link #truncate} first. This makes a rollback explicit, and a
+ * message processed twice an error rather than silent corruption.
+ *
+ * <p>An executor is used by one thread at a time (its stage's); it may use several cores inside.
+ */
+public interface StageExecutor extends AutoCloseable {
+
+    StageSpec spec();
+
+    ModelConfig config();
+
+    /** Runs this stage's layers for positions [startPos, startPos + n) of {@code seq}, in place. */
+    void forward(long seq, int startPos, int n, float[] hidden);
+
+    /** Embeds n tokens into {@code hidden} rows 0..n-1; only on a stage with the embedding. */
+    void embed(int[] tokens, int off, int n, float[] hidden);
+
+    /** Final norm + LM head for rows 0..rows-1 of {@code hidden}: {@code out} is rows × vocab. */
+    void logits(float[] hidden, int rows, float[] out);
+
+    /**
+     * Applies this stage's early-exit head to rows 0..rows-1 of {@code hidden} (the output of the
+     * stage's last layer for positions [startPos, startPos + rows)) and writes the head's logits for
+     * the last row into {@code logits}. A head with a KV cache (transformer) caches every row, so
+     * it must see every position the stage computes. Only on a drafting stage.
+     */
+    void draft(long seq, int startPos, int rows, float[] hidden, float[] logits);
+
+    /** Positions cached for {@code seq} (0 for an unknown sequence). */
+    int length(long seq);
+
+    /** Drops cached positions from {@code length} on, in the layers and the exit head (rollback). */
+    void truncate(long seq, int length);
+
+    /** Frees everything held for {@code seq}. */
+    void release(long seq);
+
+    @Override
+    void close();
+}
