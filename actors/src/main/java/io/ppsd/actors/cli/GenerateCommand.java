@@ -60,7 +60,7 @@ final class GenerateCommand implements Callable<Integer> {
     boolean json;
 
     @Override
-    public Integer call() {
+    public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         int cores = threads != null ? threads : Runtime.getRuntime().availableProcessors();
@@ -73,10 +73,10 @@ final class GenerateCommand implements Callable<Integer> {
             var sampling = new SamplingParams(temperature, topK, topP, repetitionPenalty, seed);
             int eos = files.config().eosTokenId() >= 0 ? files.config().eosTokenId() : tokenizer.eosId();
             var request = new GenerationRequest(ids, maxTokens, sampling, eos >= 0 ? new int[] {eos} : new int[0], stop,
-                    () -> tokenizer.newTextStream()::append);
+                    () -> tokenizer.newTextStream()::next);
             var stream = tokenizer.newTextStream();
             TokenListener listener = json ? TokenListener.NONE : token -> {
-                out.print(stream.append(token));
+                out.print(stream.next(token));
                 out.flush();
             };
             if (!json) {
