@@ -2,14 +2,14 @@ package io.ppsd.actors.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.ppsd.runtime.cpu.CpuStageExecutor;
-import io.ppsd.runtime.decode.AutoregressiveDecoder;
+import io.ppsd.runtime.LocalDecoding;
+import io.ppsd.runtime.LocalDecoding.Strategy;
+import io.ppsd.runtime.model.LoadProgress;
 import io.ppsd.runtime.decode.GenerationRequest;
 import io.ppsd.runtime.decode.GenerationResult;
 import io.ppsd.runtime.decode.SamplingParams;
 import io.ppsd.runtime.decode.TokenListener;
 import io.ppsd.runtime.model.ModelFiles;
-import io.ppsd.runtime.stage.StageSpec;
 import io.ppsd.runtime.tokenizer.Tokenizer;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -59,47 +59,94 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object instead of streaming text.")
     boolean json;
 
+    @Option(names = "--strategy", defaultValue = "ppsd", description = "ar, eesd or ppsd (default ${DEFAULT-VALUE}).")
+    String strategy;
+
+    @Option(names = "--head", description = "Early-exit head: a name in the model's exit_heads/, or 'norm' (default: the model's transformer head at N/4 if shipped, else norm).")
+    String head;
+
+    @Option(names = "--exit-layer", description = "Exit layer E (default: the head's; required for 'norm' without a shipped head: N/4).")
+    Integer exitLayer;
+
+    @Option(names = "--draft-len", defaultValue = "4", description = "EESD draft length γ (default ${DEFAULT-VALUE}).")
+    int draftLength;
+
+    @Option(names = "--adaptive", description = "EESD: adapt γ to the observed acceptance.")
+    boolean adaptive;
+
+    @Option(names = "--stage-sizes", split = ",", description = "PPSD: layers per stage, e.g. 4,12 (default: ⌈N/E⌉ stages of E layers).")
+    int[] stageSizes;
+
+    @Option(names = "--compare-ar", description = "Also run autoregressive decoding and report the speedup.")
+    boolean compareAr;
+
+    @Option(names = "--transport", defaultValue = "threads", description = "PPSD pipeline: threads (in-process) (default ${DEFAULT-VALUE}).")
+    String transport;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         int cores = threads != null ? threads : Runtime.getRuntime().availableProcessors();
         if (cores < 1) throw new IllegalArgumentException("--threads must be ≥ 1");
+        Strategy chosen = Strategy.parse(strategy);
+        if (!transport.equals("threads")) throw new IllegalArgumentException("--transport must be threads (actors: see README)");
         Tokenizer tokenizer = Tokenizer.load(model.resolve("tokenizer.json"));
-        try (ModelFiles files = ModelFiles.open(model);
-             CpuStageExecutor executor = new CpuStageExecutor(files, StageSpec.whole(files.config().numLayers()), cores,
-                     new ProgressBar(System.err, "loading " + model.getFileName()))) {
-            int[] ids = tokenizer.encode(prompt, true);
+        try (ModelFiles files = ModelFiles.open(model)) {
+            var config = files.config();
+            int[] ids = LocalDecoding.promptIds(tokenizer, config, prompt);
             var sampling = new SamplingParams(temperature, topK, topP, repetitionPenalty, seed);
-            int eos = files.config().eosTokenId() >= 0 ? files.config().eosTokenId() : tokenizer.eosId();
-            var request = new GenerationRequest(ids, maxTokens, sampling, eos >= 0 ? new int[] {eos} : new int[0], stop,
+            var request = new GenerationRequest(ids, maxTokens, sampling, LocalDecoding.stopTokens(tokenizer, config), stop,
                     () -> tokenizer.newTextStream()::next);
             var stream = tokenizer.newTextStream();
             TokenListener listener = json ? TokenListener.NONE : token -> {
                 out.print(stream.next(token));
                 out.flush();
             };
+            var decoding = new LocalDecoding(files, chosen, head, exitLayer, draftLength, adaptive, stageSizes, cores,
+                    new ProgressBar(System.err, "loading " + model.getFileName()));
             if (!json) {
                 out.print(prompt);
                 out.flush();
             }
-            GenerationResult result = new AutoregressiveDecoder(executor).generate(1L, request, listener);
-            var t = result.timings();
+            GenerationResult result;
+            try (decoding) {
+                result = decoding.generate(request, listener);
+            }
+            GenerationResult ar = null;
+            if (compareAr && chosen != Strategy.AR) {
+                try (var arDecoding = new LocalDecoding(files, Strategy.AR, null, null, 0, false, null, cores, LoadProgress.NONE)) {
+                    ar = arDecoding.generate(request, TokenListener.NONE);
+                }
+            }
             if (json) {
-                out.println(toJson(result, tokenizer.decode(result.generated(), true)));
+                out.println(toJson(result, tokenizer.decode(result.generated(), true), decoding.describe(), ar));
             } else {
                 out.print(stream.flush());
                 out.println();
                 out.flush();
-                err.printf("prompt: %d tokens, %.1f tokens/s | generated: %d tokens, %.1f tokens/s | stop: %s%n",
-                        t.promptTokens(), t.promptTokensPerSecond(), t.generatedTokens(), t.generatedTokensPerSecond(),
-                        result.stopReason().name().toLowerCase());
+                var t = result.timings();
+                err.printf("%s | prompt: %d tokens, %.1f tokens/s | generated: %d tokens, %.1f tokens/s | stop: %s%n",
+                        decoding.describe(), t.promptTokens(), t.promptTokensPerSecond(), t.generatedTokens(),
+                        t.generatedTokensPerSecond(), result.stopReason().name().toLowerCase());
+                var sp = result.speculation();
+                if (chosen != Strategy.AR) {
+                    err.printf("acceptance α = %.3f (%d/%d drafts), tokens per step = %.2f, wasted stage-steps = %d, theory: %s%n",
+                            sp.acceptanceRate(), sp.draftsAccepted(), sp.draftsVerified(), sp.tokensPerStep(), sp.wastedStageSteps(),
+                            decoding.theory(sp.acceptanceRate()));
+                }
+                if (ar != null) {
+                    boolean same = java.util.Arrays.equals(ar.generated(), result.generated());
+                    err.printf("AR: %.1f tokens/s | speedup over AR: %.2fx | same tokens as AR: %s%n",
+                            ar.timings().generatedTokensPerSecond(),
+                            result.timings().generatedTokensPerSecond() / ar.timings().generatedTokensPerSecond(), same);
+                }
             }
         }
         return 0;
     }
 
-    private static String toJson(GenerationResult r, String text) {
+    private static String toJson(GenerationResult r, String text, String strategy, GenerationResult ar) {
         var mapper = new ObjectMapper();
         ObjectNode root = mapper.createObjectNode();
         var p = root.putArray("prompt_token_ids");
@@ -108,6 +155,18 @@ final class GenerateCommand implements Callable<Integer> {
         for (int id : r.generated()) g.add(id);
         root.put("text", text);
         root.put("stop_reason", r.stopReason().name().toLowerCase());
+        root.put("strategy", strategy);
+        var sp = root.putObject("speculation");
+        sp.put("drafts_verified", r.speculation().draftsVerified());
+        sp.put("drafts_accepted", r.speculation().draftsAccepted());
+        sp.put("acceptance_rate", r.speculation().acceptanceRate());
+        sp.put("tokens_per_step", r.speculation().tokensPerStep());
+        sp.put("wasted_stage_steps", r.speculation().wastedStageSteps());
+        if (ar != null) {
+            root.put("ar_tokens_per_s", ar.timings().generatedTokensPerSecond());
+            root.put("speedup_over_ar", r.timings().generatedTokensPerSecond() / ar.timings().generatedTokensPerSecond());
+            root.put("same_tokens_as_ar", java.util.Arrays.equals(ar.generated(), r.generated()));
+        }
         var t = root.putObject("timings");
         t.put("prompt_tokens", r.timings().promptTokens());
         t.put("prompt_ms", r.timings().promptNanos() / 1e6);

@@ -46,6 +46,32 @@ public record ExitHeadFile(String name, ExitHeadKind kind, int exitLayer, Map<St
         return names;
     }
 
+    /** The shipped transformer head at N/4 if there is one, else the norm head. */
+    public static String defaultHead(Path modelDir, ModelConfig config) {
+        String candidate = "transformer-l" + Math.max(1, config.numLayers() / 4);
+        return Files.isRegularFile(modelDir.resolve("exit_heads").resolve(candidate + ".json")) ? candidate : NORM;
+    }
+
+    /**
+     * The exit layer a head drafts at: from its file, or {@code requested} (default N/4) for the
+     * norm head; a {@code requested} layer that contradicts the file is an error.
+     */
+    public static int resolveExitLayer(Path modelDir, ModelConfig config, String head, Integer requested) {
+        int n = config.numLayers();
+        if (head.equals(NORM)) {
+            int e = requested != null && requested > 0 ? requested : Math.max(1, n / 4);
+            if (e >= n) throw new IllegalArgumentException("exit layer must be in [1, " + (n - 1) + "], got " + e);
+            return e;
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            int e = read(modelDir, head, 0, config, arena).exitLayer();
+            if (requested != null && requested > 0 && requested != e) {
+                throw new IllegalArgumentException("head '" + head + "' exits at layer " + e + ", not " + requested);
+            }
+            return e;
+        }
+    }
+
     /** Reads head {@code name} of the model in {@code modelDir}; {@code exitLayer} is used for {@code "norm"}. */
     public static ExitHeadFile read(Path modelDir, String name, int exitLayer, ModelConfig config, Arena arena) {
         if (name.equals(NORM)) return new ExitHeadFile(NORM, ExitHeadKind.NORM, exitLayer, Map.of());

@@ -1,0 +1,119 @@
+package io.ppsd.actors.client;
+
+import io.ppsd.actors.gateway.Gateway;
+import io.ppsd.actors.protocol.GatewayCommand;
+import io.ppsd.actors.protocol.GenerateParams;
+import io.ppsd.actors.protocol.GenerationEvent;
+import java.time.Duration;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.Flow;
+import java.util.concurrent.SubmissionPublisher;
+import java.util.function.Consumer;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.receptionist.Receptionist;
+
+/**
+ * The Java client for other JVM services. Give it the actor system of a node that is a member of
+ * the ppsd cluster (it may host nothing itself); it finds a gateway through the Receptionist.
+ * <pre>{@code
+ *   var client = new PpsdClient(system);
+ *   client.generate("Once upon a time", GenerateParams.greedy(64))
+ *         .thenAccept(done -> System.out.println(done.text()));
+ * }</pre>
+ */
+public final class PpsdClient {
+    /** Thrown into the returned stage when the generation fails; the message says why. */
+    public static final class GenerationFailedException extends RuntimeException {
+        public GenerationFailedException(String requestId, String reason) {
+            super("request " + requestId + " failed: " + reason);
+        }
+    }
+
+    private final ActorSystem<?> system;
+    private final Duration gatewayWait;
+
+    public PpsdClient(ActorSystem<?> system) {
+        this(system, Duration.ofSeconds(30));
+    }
+
+    public PpsdClient(ActorSystem<?> system, Duration gatewayWait) {
+        this.system = system;
+        this.gatewayWait = gatewayWait;
+    }
+
+    /** Generates and completes with the whole result (or fails with {@link GenerationFailedException}). */
+    public CompletionStage<GenerationEvent.Completed> generate(String text, GenerateParams params) {
+        return run(text, null, params, e -> {});
+    }
+
+    public CompletionStage<GenerationEvent.Completed> generate(int[] tokenIds, GenerateParams params) {
+        return run(null, tokenIds, params, e -> {});
+    }
+
+    /** Streams every event: tokens as they are committed, then completion or failure (as onError). */
+    public Flow.Publisher<GenerationEvent> stream(String text, GenerateParams params) {
+        var publisher = new SubmissionPublisher<GenerationEvent>();
+        run(text, null, params, publisher::submit).whenComplete((done, failure) -> {
+            if (failure != null) publisher.closeExceptionally(failure);
+            else publisher.close();
+        });
+        return publisher;
+    }
+
+    /**
+     * Starts a request; {@code onEvent} sees each event (on an actor thread, keep it short).
+     * Returns the request id's completion.
+     */
+    public CompletionStage<GenerationEvent.Completed> run(String text, int[] tokenIds, GenerateParams params, Consumer<GenerationEvent> onEvent) {
+        String requestId = UUID.randomUUID().toString();
+        var result = new CompletableFuture<GenerationEvent.Completed>();
+        system.systemActorOf(request(requestId, text, tokenIds, params, onEvent, result), "ppsd-client-" + requestId, Props.empty());
+        return result;
+    }
+
+    private Behavior<Object> request(String requestId, String text, int[] tokenIds, GenerateParams params,
+                                     Consumer<GenerationEvent> onEvent, CompletableFuture<GenerationEvent.Completed> result) {
+        return Behaviors.<Object>setup(ctx -> {
+            ActorRef<Receptionist.Listing> listings = ctx.messageAdapter(Receptionist.Listing.class, l -> l);
+            ActorRef<GenerationEvent> events = ctx.messageAdapter(GenerationEvent.class, e -> e);
+            ctx.getSystem().receptionist().tell(Receptionist.subscribe(Gateway.SERVICE_KEY, listings));
+            boolean[] sent = {false};
+            return Behaviors.withTimers(timers -> {
+                timers.startSingleTimer("no-gateway", "no-gateway", gatewayWait);
+                return Behaviors.receive(Object.class)
+                        .onMessage(Receptionist.Listing.class, listing -> {
+                            var gateways = listing.getServiceInstances(Gateway.SERVICE_KEY);
+                            if (gateways.isEmpty() || sent[0]) return Behaviors.same();
+                            timers.cancel("no-gateway");
+                            sent[0] = true;
+                            ActorRef<GatewayCommand> gateway = gateways.iterator().next();
+                            gateway.tell(new GatewayCommand.Generate(requestId, text, tokenIds, params, events));
+                            return Behaviors.same();
+                        })
+                        .onMessageEquals("no-gateway", () -> {
+                            result.completeExceptionally(new GenerationFailedException(requestId, "no ppsd gateway found within " + gatewayWait));
+                            return Behaviors.stopped();
+                        })
+                        .onMessage(GenerationEvent.class, e -> {
+                            onEvent.accept(e);
+                            if (e instanceof GenerationEvent.Completed c) {
+                                result.complete(c);
+                                return Behaviors.stopped();
+                            }
+                            if (e instanceof GenerationEvent.Failed f) {
+                                result.completeExceptionally(new GenerationFailedException(requestId, f.reason()));
+                                return Behaviors.stopped();
+                            }
+                            return Behaviors.same();
+                        })
+                        .build();
+            });
+        });
+    }
+}

@@ -1,0 +1,4 @@
+package io.ppsd.actors.protocol;
+
+/** Marker for messages serialized with Jackson CBOR between nodes (see reference.conf). */
+public interface CborSerializable {}

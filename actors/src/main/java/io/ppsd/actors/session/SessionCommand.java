@@ -1,0 +1,30 @@
+package io.ppsd.actors.session;
+
+import io.ppsd.actors.protocol.CborSerializable;
+
+/**
+ * The protocol of {@link Session}: what the pipeline's stages report about a sequence, and the
+ * session's own timers and cancellation. Stage reports name the sequence (one attempt of the
+ * request), so reports from an abandoned attempt are recognized and ignored.
+ */
+public sealed interface SessionCommand extends CborSerializable {
+
+    /** The verifier committed {@code token} at position {@code pos} of sequence {@code seq}. */
+    record Committed(long seq, int pos, int token, boolean wasDraft) implements SessionCommand {}
+
+    /** The verifier ended the sequence (end-of-sequence token or length). */
+    record Stopped(long seq, String reason) implements SessionCommand {}
+
+    /** One stage's account of the sequence after releasing it. */
+    record Reported(long seq, int stage, long decodePositions, long wastedPositions, long droppedMessages,
+                    long draftsVerified, long draftsAccepted) implements SessionCommand {}
+
+    /** A stage cannot serve (it failed to load, or rejected the input). */
+    record StageFailed(long seq, String stage, String reason) implements SessionCommand {}
+
+    /** The requester asked to stop. */
+    record Cancel() implements SessionCommand {}
+
+    /** Periodic check of deadline and progress (local timer). */
+    record Tick() implements SessionCommand {}
+}

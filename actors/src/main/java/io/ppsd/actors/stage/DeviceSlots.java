@@ -1,0 +1,66 @@
+package io.ppsd.actors.stage;
+
+import io.ppsd.runtime.stage.Device;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Extension;
+import org.apache.pekko.actor.typed.ExtensionId;
+
+/**
+ * The devices of this node ({@code ppsd.node.devices}) and which stage holds each: a stage owns
+ * exactly one device and a device serves at most one stage. Shared by the stage entities of one
+ * actor system.
+ */
+public final class DeviceSlots implements Extension {
+    private final List<Device> devices;
+    private final Map<Device, String> owners = new HashMap<>();
+
+    private DeviceSlots(List<Device> devices) {
+        this.devices = List.copyOf(devices);
+    }
+
+    public static DeviceSlots get(ActorSystem<?> system) {
+        return Id.INSTANCE.apply(system);
+    }
+
+    public static List<Device> configured(com.typesafe.config.Config config) {
+        List<Device> list = new ArrayList<>();
+        for (String s : config.getStringList("ppsd.node.devices")) list.add(Device.parse(s));
+        return list;
+    }
+
+    public synchronized Optional<Device> acquire(String stage) {
+        for (Device d : devices) {
+            if (!owners.containsKey(d)) {
+                owners.put(d, stage);
+                return Optional.of(d);
+            }
+        }
+        return Optional.empty();
+    }
+
+    public synchronized void release(Device device, String stage) {
+        owners.remove(device, stage);
+    }
+
+    public synchronized String describe() {
+        return devices.size() + " device(s) " + devices + ", held: " + owners;
+    }
+
+    public int size() {
+        return devices.size();
+    }
+
+    static final class Id extends ExtensionId<DeviceSlots> {
+        static final Id INSTANCE = new Id();
+
+        @Override
+        public DeviceSlots createExtension(ActorSystem<?> system) {
+            return new DeviceSlots(configured(system.settings().config()));
+        }
+    }
+}

@@ -1,0 +1,61 @@
+package io.ppsd.actors.stage;
+
+import com.typesafe.config.Config;
+import io.ppsd.runtime.heads.ExitHeadFile;
+import io.ppsd.runtime.model.ModelConfig;
+import io.ppsd.runtime.speculative.StagePlan;
+import io.ppsd.runtime.stage.StageSpec;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * A PPSD pipeline as configured under {@code ppsd.pipelines.<name>}: which model, which exit head,
+ * how the layers are cut into stages. Stage k of pipeline p is the sharded entity {@code p/k}.
+ */
+public record PipelineDefinition(String name, Path modelDir, ModelConfig config, String head, int exitLayer,
+                                 StagePlan plan, int window, int prefillChunk) {
+
+    public static PipelineDefinition fromConfig(String name, Config c) {
+        Path modelDir = Path.of(c.getString("model"));
+        ModelConfig config = ModelConfig.read(modelDir.resolve("config.json"));
+        String head = c.getString("head").isEmpty() ? ExitHeadFile.defaultHead(modelDir, config) : c.getString("head");
+        int requested = c.getInt("exit-layer");
+        int exit = ExitHeadFile.resolveExitLayer(modelDir, config, head, requested > 0 ? requested : null);
+        List<Integer> sizes = c.getIntList("stage-sizes");
+        StagePlan plan = sizes.isEmpty() ? StagePlan.forExitLayer(config.numLayers(), exit)
+                : StagePlan.ofSizes(config.numLayers(), sizes.stream().mapToInt(Integer::intValue).toArray());
+        if (plan.exitLayer() != exit) {
+            throw new IllegalArgumentException("pipeline '" + name + "': the first stage " + plan.layers(0) + " must end at the exit layer " + exit);
+        }
+        int window = c.getInt("window") > 0 ? c.getInt("window") : plan.stageCount();
+        // Prefill chunks stay well under the remote frame size: rows × hidden × 4 bytes ≤ 512 KiB.
+        int maxRows = Math.max(1, (512 * 1024) / (4 * config.hiddenSize()));
+        int chunk = Math.min(c.getInt("prefill-chunk"), maxRows);
+        return new PipelineDefinition(name, modelDir, config, head, exit, plan, window, chunk);
+    }
+
+    public int stageCount() {
+        return plan.stageCount();
+    }
+
+    public StageSpec spec(int stage) {
+        return plan.specs(head).get(stage);
+    }
+
+    public String entityId(int stage) {
+        return name + "/" + stage;
+    }
+
+    /** Pipeline name and stage index of an entity id "name/k". */
+    public record StageId(String pipeline, int stage) {
+        public static StageId parse(String entityId) {
+            int slash = entityId.lastIndexOf('/');
+            if (slash <= 0) throw new IllegalArgumentException("stage entity id '" + entityId + "' is not <pipeline>/<stage>");
+            try {
+                return new StageId(entityId.substring(0, slash), Integer.parseInt(entityId.substring(slash + 1)));
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("stage entity id '" + entityId + "' is not <pipeline>/<stage>");
+            }
+        }
+    }
+}

@@ -1,0 +1,220 @@
+package io.ppsd.actors.stage;
+
+import io.ppsd.actors.session.SessionCommand;
+import io.ppsd.runtime.decode.StopReason;
+import io.ppsd.runtime.model.LoadProgress;
+import io.ppsd.runtime.model.ModelFiles;
+import io.ppsd.runtime.ppsd.DrafterStage;
+import io.ppsd.runtime.ppsd.PipelineMessage;
+import io.ppsd.runtime.ppsd.PipelineOutbox;
+import io.ppsd.runtime.ppsd.PipelineStage;
+import io.ppsd.runtime.ppsd.RelayStage;
+import io.ppsd.runtime.ppsd.StageReport;
+import io.ppsd.runtime.ppsd.VerifierStage;
+import io.ppsd.runtime.stage.Device;
+import io.ppsd.runtime.stage.StageExecutor;
+import io.ppsd.runtime.stage.StageExecutorFactory;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Optional;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.PostStop;
+import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.Receive;
+import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
+import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
+import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
+
+/**
+ * One pipeline stage as a cluster-sharded entity ({@code <pipeline>/<stage>}): it takes a device of
+ * its node, loads only its layers (plus embedding, exit head or LM head by position) onto it, holds
+ * the KV caches of the sequences it serves and runs the PPSD protocol of its role — drafter (stage
+ * 0), relay, or verifier (last). It runs on a dedicated pinned dispatcher, so compute never blocks
+ * the default one. Stage 0 drafts one position per {@link StageCommand.Step} so rollbacks in the
+ * mailbox are seen between positions and several sequences are served in turn.
+ */
+public final class StageEntity extends AbstractBehavior<StageCommand> {
+    public static final EntityTypeKey<StageCommand> TYPE_KEY = EntityTypeKey.create(StageCommand.class, "ppsd-stage");
+
+    private final String entityId;
+    private final PipelineDefinition pipeline;
+    private final int stageIndex;
+    private final Device device;
+    private final StageExecutor executor;
+    private final PipelineStage logic;
+    private final EntityRef<StageCommand>[] stages;
+    private final Map<Long, ActorRef<SessionCommand>> sessions = new HashMap<>();
+    private boolean stepPending;
+
+    public static Behavior<StageCommand> create(String entityId, PipelineRegistry pipelines) {
+        return Behaviors.setup(ctx -> {
+            PipelineDefinition def;
+            int index;
+            try {
+                var id = PipelineDefinition.StageId.parse(entityId);
+                def = pipelines.get(id.pipeline());
+                index = id.stage();
+                if (index < 0 || index >= def.stageCount()) {
+                    throw new IllegalArgumentException("pipeline '" + def.name() + "' has " + def.stageCount() + " stages, no stage " + index);
+                }
+            } catch (RuntimeException e) {
+                return failed(ctx, entityId, e.getMessage());
+            }
+            DeviceSlots slots = DeviceSlots.get(ctx.getSystem());
+            Optional<Device> device = slots.acquire(entityId);
+            if (device.isEmpty()) {
+                return failed(ctx, entityId, "no free device on this node (" + slots.describe() + ")");
+            }
+            try {
+                long t0 = System.nanoTime();
+                ModelFiles files = ModelFiles.open(def.modelDir());
+                StageExecutor executor;
+                try {
+                    executor = StageExecutorFactory.forBackend(device.get().backend()).open(files, def.spec(index), device.get(), LoadProgress.NONE);
+                } catch (RuntimeException e) {
+                    files.close();
+                    throw e;
+                }
+                ctx.getLog().info("stage {} loaded {} on {} in {} ms", entityId, def.spec(index), device.get(), (System.nanoTime() - t0) / 1_000_000);
+                return new StageEntity(ctx, entityId, def, index, device.get(), executor, files);
+            } catch (RuntimeException e) {
+                slots.release(device.get(), entityId);
+                return failed(ctx, entityId, "failed to load: " + e.getMessage());
+            }
+        });
+    }
+
+    /** A stage that cannot serve: every sequence sent to it fails with the reason, the node keeps running. */
+    private static Behavior<StageCommand> failed(ActorContext<StageCommand> ctx, String entityId, String reason) {
+        ctx.getLog().error("stage {} cannot serve: {}", entityId, reason);
+        return Behaviors.receive(StageCommand.class)
+                .onMessage(StageCommand.Deliver.class, d -> {
+                    if (d.session() != null) d.session().tell(new SessionCommand.StageFailed(d.message().seq(), entityId, reason));
+                    return Behaviors.same();
+                })
+                .onMessage(StageCommand.Step.class, s -> Behaviors.same())
+                .build();
+    }
+
+    private final ModelFiles files;
+
+    @SuppressWarnings("unchecked")
+    private StageEntity(ActorContext<StageCommand> ctx, String entityId, PipelineDefinition pipeline, int stageIndex,
+                        Device device, StageExecutor executor, ModelFiles files) {
+        super(ctx);
+        this.entityId = entityId;
+        this.pipeline = pipeline;
+        this.stageIndex = stageIndex;
+        this.device = device;
+        this.executor = executor;
+        this.files = files;
+        var sharding = ClusterSharding.get(ctx.getSystem());
+        this.stages = new EntityRef[pipeline.stageCount()];
+        for (int k = 0; k < stages.length; k++) stages[k] = sharding.entityRefFor(TYPE_KEY, pipeline.entityId(k));
+        var outbox = new Outbox();
+        int last = pipeline.stageCount() - 1;
+        this.logic = stageIndex == 0 ? new DrafterStage(executor, pipeline.prefillChunk(), outbox)
+                : stageIndex == last ? new VerifierStage(executor, stageIndex, outbox)
+                : new RelayStage(executor, stageIndex, outbox);
+    }
+
+    @Override
+    public Receive<StageCommand> createReceive() {
+        return newReceiveBuilder()
+                .onMessage(StageCommand.Deliver.class, this::onDeliver)
+                .onMessage(StageCommand.Step.class, s -> onStep())
+                .onSignal(PostStop.class, s -> onStop())
+                .build();
+    }
+
+    private Behavior<StageCommand> onDeliver(StageCommand.Deliver d) {
+        PipelineMessage m = d.message();
+        if (d.session() != null && !(m instanceof PipelineMessage.Finish)) sessions.put(m.seq(), d.session());
+        try {
+            logic.handle(m);
+        } catch (RuntimeException e) {
+            // Bad input for one sequence (a token id outside the vocabulary, a context overflow):
+            // fail that sequence, keep serving the others.
+            getContext().getLog().warn("stage {} failed sequence {}: {}", entityId, m.seq(), e.toString());
+            ActorRef<SessionCommand> session = sessions.getOrDefault(m.seq(), d.session());
+            if (session != null) session.tell(new SessionCommand.StageFailed(m.seq(), entityId, e.getMessage()));
+            logic.handle(new PipelineMessage.Finish(m.seq()));
+        }
+        if (m instanceof PipelineMessage.Finish) sessions.remove(m.seq());
+        scheduleStep();
+        return this;
+    }
+
+    private Behavior<StageCommand> onStep() {
+        stepPending = false;
+        try {
+            if (logic.step()) scheduleStep();
+        } catch (RuntimeException e) {
+            getContext().getLog().error("stage {} failed while drafting: {}", entityId, e.toString());
+        }
+        return this;
+    }
+
+    private void scheduleStep() {
+        if (stageIndex == 0 && !stepPending) {
+            stepPending = true;
+            getContext().getSelf().tell(StageCommand.Step.INSTANCE);
+        }
+    }
+
+    private Behavior<StageCommand> onStop() {
+        executor.close();
+        files.close();
+        DeviceSlots.get(getContext().getSystem()).release(device, entityId);
+        getContext().getLog().info("stage {} stopped, released {}", entityId, device);
+        return this;
+    }
+
+    /** Where the protocol logic's messages go: other stage entities and the sessions. */
+    private final class Outbox implements PipelineOutbox {
+        @Override
+        public void downstream(PipelineMessage.Hidden message) {
+            stages[stageIndex + 1].tell(new StageCommand.Deliver(message, sessions.get(message.seq())));
+        }
+
+        @Override
+        public void toDrafter(PipelineMessage message) {
+            stages[0].tell(new StageCommand.Deliver(message, sessions.get(message.seq())));
+        }
+
+        @Override
+        public void toRelays(PipelineMessage message) {
+            for (int k = 1; k < stages.length - 1; k++) stages[k].tell(new StageCommand.Deliver(message, sessions.get(message.seq())));
+        }
+
+        @Override
+        public void toAll(PipelineMessage.Finish message) {
+            ActorRef<SessionCommand> session = sessions.get(message.seq());
+            for (EntityRef<StageCommand> s : stages) s.tell(new StageCommand.Deliver(message, session));
+        }
+
+        @Override
+        public void committed(long seq, int pos, int token, boolean wasDraft) {
+            ActorRef<SessionCommand> s = sessions.get(seq);
+            if (s != null) s.tell(new SessionCommand.Committed(seq, pos, token, wasDraft));
+        }
+
+        @Override
+        public void stopped(long seq, StopReason reason) {
+            ActorRef<SessionCommand> s = sessions.get(seq);
+            if (s != null) s.tell(new SessionCommand.Stopped(seq, reason.name()));
+        }
+
+        @Override
+        public void report(long seq, StageReport r) {
+            ActorRef<SessionCommand> s = sessions.get(seq);
+            if (s != null) {
+                s.tell(new SessionCommand.Reported(seq, r.stage(), r.decodePositions(), r.wastedPositions(), r.droppedMessages(),
+                        r.draftsVerified(), r.draftsAccepted()));
+            }
+        }
+    }
+}

@@ -1,0 +1,184 @@
+package io.ppsd.actors.stage;
+
+import io.ppsd.actors.session.SessionCommand;
+import io.ppsd.runtime.decode.SamplingParams;
+import io.ppsd.runtime.ppsd.PipelineMessage;
+import io.ppsd.runtime.ppsd.PipelineMessage.Accepted;
+import io.ppsd.runtime.ppsd.PipelineMessage.Begin;
+import io.ppsd.runtime.ppsd.PipelineMessage.Finish;
+import io.ppsd.runtime.ppsd.PipelineMessage.Hidden;
+import io.ppsd.runtime.ppsd.PipelineMessage.Restart;
+import io.ppsd.runtime.ppsd.PipelineMessage.Rollback;
+import io.ppsd.runtime.ppsd.PipelineMessage.SequenceParams;
+import java.io.NotSerializableException;
+import java.nio.BufferUnderflowException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import org.apache.pekko.actor.ExtendedActorSystem;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorRefResolver;
+import org.apache.pekko.actor.typed.javadsl.Adapter;
+import org.apache.pekko.serialization.SerializerWithStringManifest;
+
+/**
+ * Binary form of {@link StageCommand.Deliver}: a small header and raw little-endian floats for
+ * hidden states (no per-float encoding, so a prefill chunk costs a memcpy, not a JSON tree).
+ * Control messages of the pipeline take the same path: they are a few integers, sent per token.
+ * Every length is checked against the bytes present; a malformed message is rejected with a clear
+ * error and dropped by the transport, never half-applied.
+ */
+public final class StageMessageSerializer extends SerializerWithStringManifest {
+    private static final String MANIFEST = "D1";
+    private static final int MAX_ARRAY = 64 << 20;
+    private static final byte BEGIN = 1, HIDDEN = 2, RESTART = 3, ACCEPTED = 4, ROLLBACK = 5, FINISH = 6;
+
+    private final ActorRefResolver resolver;
+
+    public StageMessageSerializer(ExtendedActorSystem system) {
+        this.resolver = ActorRefResolver.get(Adapter.toTyped(system));
+    }
+
+    @Override
+    public int identifier() {
+        return 0x50505344; // "PPSD"
+    }
+
+    @Override
+    public String manifest(Object o) {
+        return MANIFEST;
+    }
+
+    @Override
+    public byte[] toBinary(Object o) {
+        if (!(o instanceof StageCommand.Deliver d)) throw new IllegalArgumentException("cannot serialize " + o.getClass());
+        byte[] session = d.session() == null ? new byte[0] : resolver.toSerializationFormat(d.session()).getBytes(StandardCharsets.UTF_8);
+        PipelineMessage m = d.message();
+        int size = 4 + session.length + 1 + 8 + 64;
+        if (m instanceof Hidden h) size += 4 * h.hidden().length + (h.draftProbs() == null ? 0 : 4 * h.draftProbs().length) + paramsSize(h.params());
+        if (m instanceof Begin b) size += paramsSize(b.params());
+        ByteBuffer buf = ByteBuffer.allocate(size).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        buf.putInt(session.length).put(session);
+        switch (m) {
+            case Begin b -> {
+                buf.put(BEGIN).putLong(b.seq());
+                putParams(buf, b.params());
+            }
+            case Hidden h -> {
+                buf.put(HIDDEN).putLong(h.seq()).putInt(h.epoch()).putInt(h.epochStart()).putInt(h.pos()).putInt(h.rows()).putInt(h.draft());
+                putFloats(buf, h.hidden());
+                putFloats(buf, h.draftProbs());
+                buf.put((byte) (h.params() == null ? 0 : 1));
+                if (h.params() != null) putParams(buf, h.params());
+            }
+            case Restart r -> buf.put(RESTART).putLong(r.seq()).putInt(r.epoch()).putInt(r.pos()).putInt(r.token());
+            case Accepted a -> buf.put(ACCEPTED).putLong(a.seq()).putInt(a.epoch()).putInt(a.pos());
+            case Rollback r -> buf.put(ROLLBACK).putLong(r.seq()).putInt(r.epoch()).putInt(r.pos());
+            case Finish f -> buf.put(FINISH).putLong(f.seq());
+        }
+        byte[] out = new byte[buf.position()];
+        buf.flip().get(out);
+        return out;
+    }
+
+    @Override
+    public Object fromBinary(byte[] bytes, String manifest) throws NotSerializableException {
+        if (!MANIFEST.equals(manifest)) throw new NotSerializableException("unknown stage message manifest '" + manifest + "'");
+        try {
+            ByteBuffer buf = ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            int sessionLength = length(buf, 1);
+            byte[] session = new byte[sessionLength];
+            buf.get(session);
+            ActorRef<SessionCommand> ref = sessionLength == 0 ? null : resolver.resolveActorRef(new String(session, StandardCharsets.UTF_8));
+            byte type = buf.get();
+            long seq = buf.getLong();
+            PipelineMessage m = switch (type) {
+                case BEGIN -> new Begin(seq, getParams(buf));
+                case HIDDEN -> {
+                    int epoch = buf.getInt(), epochStart = buf.getInt(), pos = buf.getInt(), rows = buf.getInt(), draft = buf.getInt();
+                    float[] hidden = getFloats(buf);
+                    float[] probs = getFloats(buf);
+                    if (hidden == null || rows < 1 || hidden.length % rows != 0 || pos < 0 || epochStart < 0 || epoch < 0) {
+                        throw new IllegalArgumentException("inconsistent hidden-state header");
+                    }
+                    SequenceParams params = buf.get() == 1 ? getParams(buf) : null;
+                    yield new Hidden(seq, epoch, epochStart, pos, rows, hidden, draft, probs, params);
+                }
+                case RESTART -> new Restart(seq, buf.getInt(), buf.getInt(), buf.getInt());
+                case ACCEPTED -> new Accepted(seq, buf.getInt(), buf.getInt());
+                case ROLLBACK -> new Rollback(seq, buf.getInt(), buf.getInt());
+                case FINISH -> new Finish(seq);
+                default -> throw new IllegalArgumentException("unknown message type " + type);
+            };
+            if (buf.hasRemaining()) throw new IllegalArgumentException(buf.remaining() + " trailing bytes");
+            return new StageCommand.Deliver(m, ref);
+        } catch (BufferUnderflowException | IllegalArgumentException | IndexOutOfBoundsException e) {
+            NotSerializableException n = new NotSerializableException("malformed stage message (" + bytes.length + " bytes): " + e.getMessage());
+            n.initCause(e);
+            throw n;
+        }
+    }
+
+    private static int paramsSize(SequenceParams p) {
+        return p == null ? 0 : 64 + 4 * p.prompt().length + 4 * p.stopTokens().length;
+    }
+
+    private static void putParams(ByteBuffer buf, SequenceParams p) {
+        putInts(buf, p.prompt());
+        buf.putInt(p.maxLength());
+        SamplingParams s = p.sampling();
+        buf.putFloat(s.temperature()).putInt(s.topK()).putFloat(s.topP()).putFloat(s.repetitionPenalty()).putLong(s.seed());
+        putInts(buf, p.stopTokens());
+        buf.putInt(p.window());
+    }
+
+    private static SequenceParams getParams(ByteBuffer buf) {
+        int[] prompt = getInts(buf);
+        int maxLength = buf.getInt();
+        var sampling = new SamplingParams(buf.getFloat(), buf.getInt(), buf.getFloat(), buf.getFloat(), buf.getLong());
+        int[] stops = getInts(buf);
+        int window = buf.getInt();
+        if (prompt.length == 0 || maxLength <= prompt.length || window < 1) throw new IllegalArgumentException("inconsistent sequence parameters");
+        return new SequenceParams(prompt, maxLength, sampling, stops, window);
+    }
+
+    private static void putInts(ByteBuffer buf, int[] a) {
+        buf.putInt(a.length);
+        for (int v : a) buf.putInt(v);
+    }
+
+    private static int[] getInts(ByteBuffer buf) {
+        int[] a = new int[length(buf, 4)];
+        buf.asIntBuffer().get(a);
+        buf.position(buf.position() + 4 * a.length);
+        return a;
+    }
+
+    private static void putFloats(ByteBuffer buf, float[] a) {
+        if (a == null) {
+            buf.putInt(-1);
+            return;
+        }
+        buf.putInt(a.length);
+        buf.asFloatBuffer().put(a);
+        buf.position(buf.position() + 4 * a.length);
+    }
+
+    private static float[] getFloats(ByteBuffer buf) {
+        int n = buf.getInt();
+        if (n == -1) return null;
+        buf.position(buf.position() - 4);
+        float[] a = new float[length(buf, 4)];
+        buf.asFloatBuffer().get(a);
+        buf.position(buf.position() + 4 * a.length);
+        return a;
+    }
+
+    /** A length prefix, checked against what is left in the buffer. */
+    private static int length(ByteBuffer buf, int elementBytes) {
+        int n = buf.getInt();
+        if (n < 0 || n > MAX_ARRAY || (long) n * elementBytes > buf.remaining()) {
+            throw new IllegalArgumentException("length " + n + " does not fit the " + buf.remaining() + " bytes left");
+        }
+        return n;
+    }
+}

@@ -1,0 +1,100 @@
+package io.ppsd.actors;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.typesafe.config.ConfigFactory;
+import io.ppsd.actors.client.PpsdClient;
+import io.ppsd.actors.node.PpsdNode;
+import io.ppsd.actors.protocol.GenerateParams;
+import io.ppsd.actors.protocol.GenerationEvent;
+import io.ppsd.runtime.testing.RandomModel;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The actor pipeline in one JVM (a cluster of one node, every message serialized as if remote):
+ * greedy output equals AR for many prompts and several pipelines (stage counts, heads), with
+ * concurrent sessions sharing the stages.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class SingleNodePipelineTest {
+    @TempDir
+    static Path tmp;
+    RandomModel model = RandomModel.small(42);
+    Path dir;
+    ActorSystem<Void> system;
+
+    @BeforeAll
+    void start() {
+        dir = TestModels.write(model, tmp.resolve("m"), 2, 0.3f);
+        String conf = """
+                ppsd.pipelines.default { model = "%1$s", head = "norm", exit-layer = 2 }
+                ppsd.pipelines.two { model = "%1$s", head = "transformer-l2", stage-sizes = [2, 6] }
+                ppsd.pipelines.eight { model = "%1$s", head = "norm", exit-layer = 1, stage-sizes = [1, 1, 1, 1, 1, 1, 1, 1] }
+                ppsd.pipelines.linear { model = "%1$s", head = "linear-l2", stage-sizes = [2, 3, 3] }
+                ppsd.node.devices = ["cpu:0", "cpu:1", "cpu:2", "cpu:3", "cpu:4", "cpu:5", "cpu:6", "cpu:7",
+                                     "cpu:8", "cpu:9", "cpu:10", "cpu:11", "cpu:12", "cpu:13", "cpu:14", "cpu:15", "cpu:16", "cpu:17"]
+                pekko.remote.artery.canonical.port = 0
+                pekko.actor.serialize-messages = on
+                """.formatted(dir.toString().replace("\\", "/"));
+        system = PpsdNode.startAlone(ConfigFactory.parseString(conf));
+    }
+
+    @AfterAll
+    void stop() {
+        system.terminate();
+        system.getWhenTerminated().toCompletableFuture().join();
+    }
+
+    @Test
+    void greedyOutputEqualsAutoregressive() throws Exception {
+        var client = new PpsdClient(system);
+        List<CompletableFuture<GenerationEvent.Completed>> running = new ArrayList<>();
+        List<int[]> expected = new ArrayList<>();
+        List<String> pipelines = List.of("default", "two", "eight", "linear");
+        for (int i = 0; i < 8; i++) {
+            int[] prompt = model.prompt(500 + i, 1 + 7 * i);
+            expected.add(TestModels.autoregressive(dir, prompt, 20));
+            var params = GenerateParams.greedy(20).withPipeline(pipelines.get(i % pipelines.size()));
+            running.add(client.generate(prompt, params).toCompletableFuture());
+        }
+        for (int i = 0; i < running.size(); i++) {
+            var done = running.get(i).get(120, TimeUnit.SECONDS);
+            assertArrayEquals(expected.get(i), done.tokenIds(), "prompt " + i + " on " + pipelines.get(i % pipelines.size()));
+            assertEquals(expected.get(i).length, done.stats().generatedTokens());
+            assertTrue(done.stats().draftsVerified() > 0, "drafts were verified");
+        }
+    }
+
+    @Test
+    void tokensStreamInOrderBeforeCompletion() throws Exception {
+        var client = new PpsdClient(system);
+        List<GenerationEvent> events = new ArrayList<>();
+        int[] prompt = model.prompt(9, 5);
+        var done = client.run(null, prompt, GenerateParams.greedy(12), e -> {
+            synchronized (events) {
+                events.add(e);
+            }
+        }).toCompletableFuture().get(60, TimeUnit.SECONDS);
+        synchronized (events) {
+            assertEquals(13, events.size());
+            for (int i = 0; i < 12; i++) {
+                var t = (GenerationEvent.Token) events.get(i);
+                assertEquals(i, t.index());
+                assertEquals(done.tokenIds()[i], t.tokenId());
+            }
+            assertTrue(events.get(12) instanceof GenerationEvent.Completed);
+        }
+    }
+}

@@ -1,0 +1,144 @@
+package io.ppsd.runtime.simulated;
+
+import io.ppsd.runtime.heads.ExitHeadFile;
+import io.ppsd.runtime.heads.ExitHeadKind;
+import io.ppsd.runtime.model.ModelConfig;
+import io.ppsd.runtime.model.ModelFiles;
+import io.ppsd.runtime.stage.StageExecutor;
+import io.ppsd.runtime.stage.StageSpec;
+import java.lang.foreign.Arena;
+
+/**
+ * A stage on a simulated device: every call is computed for real by the wrapped executor (so
+ * outputs, KV caches and rollbacks stay exact) and then padded, measured from the call's start, to
+ * the time the {@link DeviceProfile} gives for it. A pipeline of such stages, one thread each,
+ * behaves like one of fast devices as long as the real computation stays below the simulated time
+ * and the threads find a core when their pause ends; {@link #stats()} tells whether it did.
+ *
+ * <p>Calls that only move metadata on a GPU (truncate, release, length) and the embedding lookup
+ * are not padded.
+ */
+public final class SimulatedLatencyExecutor implements StageExecutor {
+    private final StageExecutor real;
+    private final DeviceProfile profile;
+    private final ExitHeadKind headKind;
+    private final PrecisePause pause;
+    private final int layers;
+    private final Object statsLock = new Object();
+    private PaddingStats stats = PaddingStats.NONE;
+
+    public SimulatedLatencyExecutor(StageExecutor real, DeviceProfile profile, ExitHeadKind headKind, PrecisePause pause) {
+        if (real.spec().drafts() && headKind == null) throw new IllegalArgumentException("a drafting stage needs its head kind to be timed");
+        this.real = real;
+        this.profile = profile;
+        this.headKind = headKind;
+        this.pause = pause;
+        this.layers = real.spec().layers().count();
+    }
+
+    /** Wraps {@code real}, reading its exit head's kind (if it drafts) from the model directory. */
+    public static SimulatedLatencyExecutor wrap(ModelFiles files, StageExecutor real, DeviceProfile profile, PrecisePause pause) {
+        return new SimulatedLatencyExecutor(real, profile, headKind(files, real.spec()), pause);
+    }
+
+    static ExitHeadKind headKind(ModelFiles files, StageSpec spec) {
+        if (!spec.drafts()) return null;
+        try (Arena arena = Arena.ofConfined()) {
+            return ExitHeadFile.read(files.dir(), spec.exitHead(), spec.layers().to(), files.config(), arena).kind();
+        }
+    }
+
+    public DeviceProfile profile() {
+        return profile;
+    }
+
+    public StageExecutor real() {
+        return real;
+    }
+
+    /** Padding statistics since this executor was opened. */
+    public PaddingStats stats() {
+        synchronized (statsLock) {
+            return stats;
+        }
+    }
+
+    @Override
+    public StageSpec spec() {
+        return real.spec();
+    }
+
+    @Override
+    public ModelConfig config() {
+        return real.config();
+    }
+
+    @Override
+    public void forward(long seq, int startPos, int n, float[] hidden) {
+        long start = System.nanoTime();
+        real.forward(seq, startPos, n, hidden);
+        padTo(start, profile.forwardNanos(layers, n));
+    }
+
+    @Override
+    public void embed(int[] tokens, int off, int n, float[] hidden) {
+        real.embed(tokens, off, n, hidden);
+    }
+
+    @Override
+    public void logits(float[] hidden, int rows, float[] out) {
+        long start = System.nanoTime();
+        real.logits(hidden, rows, out);
+        padTo(start, profile.logitsNanos(rows));
+    }
+
+    @Override
+    public void draft(long seq, int startPos, int rows, float[] hidden, float[] logits) {
+        long start = System.nanoTime();
+        real.draft(seq, startPos, rows, hidden, logits);
+        padTo(start, profile.draftNanos(headKind, rows));
+    }
+
+    @Override
+    public int length(long seq) {
+        return real.length(seq);
+    }
+
+    @Override
+    public void truncate(long seq, int length) {
+        real.truncate(seq, length);
+    }
+
+    @Override
+    public void release(long seq) {
+        real.release(seq);
+    }
+
+    @Override
+    public void close() {
+        real.close();
+    }
+
+    private void padTo(long start, long target) {
+        long computed = System.nanoTime() - start;
+        long deadline = start + target;
+        long overrun = 0, late = 0;
+        if (computed >= target) {
+            overrun = computed - target;
+        } else {
+            pause.until(deadline);
+            late = System.nanoTime() - deadline;
+        }
+        synchronized (statsLock) {
+            PaddingStats s = stats;
+            stats = new PaddingStats(s.calls() + 1, s.targetNanos() + target, s.computeNanos() + computed,
+                    s.overruns() + (overrun > 0 ? 1 : 0), s.overrunNanos() + overrun, s.latenessNanos() + late,
+                    Math.max(s.maxLatenessNanos(), late));
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "simulated(" + profile.name() + ", " + real.spec() + ")";
+    }
+}
