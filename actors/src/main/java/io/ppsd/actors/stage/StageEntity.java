@@ -46,6 +46,8 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
     private final StageExecutor executor;
     private final PipelineStage logic;
     private final EntityRef<StageCommand>[] stages;
+    /** Test-only delaying links per destination stage (null entries: send directly). */
+    private final ActorRef<StageCommand.Deliver>[] links;
     private final Map<Long, ActorRef<SessionCommand>> sessions = new HashMap<>();
     private boolean stepPending;
 
@@ -114,6 +116,14 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
         var sharding = ClusterSharding.get(ctx.getSystem());
         this.stages = new EntityRef[pipeline.stageCount()];
         for (int k = 0; k < stages.length; k++) stages[k] = sharding.entityRefFor(TYPE_KEY, pipeline.entityId(k));
+        this.links = new ActorRef[stages.length];
+        var chaos = ctx.getSystem().settings().config().getConfig("ppsd.test.chaos");
+        if (chaos.getBoolean("enabled")) {
+            for (int k = 0; k < stages.length; k++) {
+                links[k] = ctx.spawn(ChaosLink.create(stages[k], chaos.getLong("seed") * 131 + stageIndex * 17 + k, chaos.getInt("max-delay-micros")),
+                        "chaos-link-" + k, org.apache.pekko.actor.typed.DispatcherSelector.fromConfig("ppsd.stage-dispatcher"));
+            }
+        }
         var outbox = new Outbox();
         int last = pipeline.stageCount() - 1;
         this.logic = stageIndex == 0 ? new DrafterStage(executor, pipeline.prefillChunk(), outbox)
@@ -173,27 +183,32 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
         return this;
     }
 
+    private void send(int stage, StageCommand.Deliver message) {
+        if (links[stage] != null) links[stage].tell(message);
+        else stages[stage].tell(message);
+    }
+
     /** Where the protocol logic's messages go: other stage entities and the sessions. */
     private final class Outbox implements PipelineOutbox {
         @Override
         public void downstream(PipelineMessage.Hidden message) {
-            stages[stageIndex + 1].tell(new StageCommand.Deliver(message, sessions.get(message.seq())));
+            send(stageIndex + 1, new StageCommand.Deliver(message, sessions.get(message.seq())));
         }
 
         @Override
         public void toDrafter(PipelineMessage message) {
-            stages[0].tell(new StageCommand.Deliver(message, sessions.get(message.seq())));
+            send(0, new StageCommand.Deliver(message, sessions.get(message.seq())));
         }
 
         @Override
         public void toRelays(PipelineMessage message) {
-            for (int k = 1; k < stages.length - 1; k++) stages[k].tell(new StageCommand.Deliver(message, sessions.get(message.seq())));
+            for (int k = 1; k < stages.length - 1; k++) send(k, new StageCommand.Deliver(message, sessions.get(message.seq())));
         }
 
         @Override
         public void toAll(PipelineMessage.Finish message) {
             ActorRef<SessionCommand> session = sessions.get(message.seq());
-            for (EntityRef<StageCommand> s : stages) s.tell(new StageCommand.Deliver(message, session));
+            for (int k = 0; k < stages.length; k++) send(k, new StageCommand.Deliver(message, session));
         }
 
         @Override
