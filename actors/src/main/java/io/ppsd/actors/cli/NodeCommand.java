@@ -1,0 +1,68 @@
+package io.ppsd.actors.cli;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import io.ppsd.actors.node.PpsdNode;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.cluster.ClusterEvent;
+import org.apache.pekko.cluster.typed.Cluster;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code ppsd node}: run one cluster node until it is stopped (SIGTERM leaves the cluster gracefully). */
+@Command(name = "node", mixinStandardHelpOptions = true, description = "Run a ppsd cluster node from a config file.")
+final class NodeCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--config", required = true, description = "HOCON file, e.g. cluster-configs/two-node-a.conf.")
+    Path config;
+
+    @Option(names = "--port", description = "Override the node's port (pekko.remote.artery.canonical.port).")
+    Integer port;
+
+    @Option(names = "--seed", description = "Override the seed nodes: host:port (repeatable).")
+    List<String> seeds;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter out = spec.commandLine().getOut();
+        if (!Files.isRegularFile(config)) throw new IllegalArgumentException("no config file " + config);
+        Config own = ConfigFactory.parseFile(config.toFile());
+        if (port != null) own = ConfigFactory.parseString("pekko.remote.artery.canonical.port = " + port).withFallback(own);
+        if (seeds != null && !seeds.isEmpty()) {
+            StringBuilder list = new StringBuilder();
+            for (String s : seeds) {
+                if (!list.isEmpty()) list.append(", ");
+                list.append('"').append("pekko://ppsd@").append(s).append('"');
+            }
+            own = ConfigFactory.parseString("pekko.cluster.seed-nodes = [" + list + "]").withFallback(own);
+        }
+        ActorSystem<Void> system = PpsdNode.start(own);
+        Cluster cluster = Cluster.get(system);
+        var up = new java.util.concurrent.CountDownLatch(1);
+        system.systemActorOf(org.apache.pekko.actor.typed.javadsl.Behaviors.<ClusterEvent.MemberUp>setup(ctx -> {
+            cluster.subscriptions().tell(org.apache.pekko.cluster.typed.Subscribe.create(ctx.getSelf(), ClusterEvent.MemberUp.class));
+            return org.apache.pekko.actor.typed.javadsl.Behaviors.receiveMessage(e -> {
+                if (e.member().equals(cluster.selfMember()) || e.member().address().equals(cluster.selfMember().address())) up.countDown();
+                return org.apache.pekko.actor.typed.javadsl.Behaviors.same();
+            });
+        }), "up-watch", org.apache.pekko.actor.typed.Props.empty());
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            system.terminate();
+            system.getWhenTerminated().toCompletableFuture().join();
+        }));
+        up.await();
+        out.println("ppsd node up at " + cluster.selfMember().address() + " with roles " + cluster.selfMember().getRoles());
+        out.flush();
+        system.getWhenTerminated().toCompletableFuture().join();
+        return 0;
+    }
+}
