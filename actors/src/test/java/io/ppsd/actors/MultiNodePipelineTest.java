@@ -46,6 +46,7 @@ class MultiNodePipelineTest {
                 ppsd.pipelines.default { model = "%1$s", head = "norm", exit-layer = 2 }
                 ppsd.pipelines.eight { model = "%1$s", head = "transformer-l2", stage-sizes = [2, 1, 1, 1, 1, 1, 1] }
                 ppsd.test.chaos { enabled = %2$s, seed = 17, max-delay-micros = 2000 }
+                pekko.cluster.jmx.multi-mbeans-in-same-jvm = on
                 """.formatted(dir.toString().replace("\\", "/"), chaos);
         List<String> nodes = List.of(
                 "ppsd.node { roles = [\"gateway\"], devices = [] }",

@@ -66,15 +66,29 @@ public final class PpsdClient {
         return publisher;
     }
 
+    /** A running request: its id, its outcome, and a way to cancel it. */
+    public record Request(String requestId, CompletionStage<GenerationEvent.Completed> result, ActorRef<Object> driver) {
+        /** Asks the gateway to stop the request; it then fails with "cancelled". */
+        public void cancel() {
+            driver.tell(CANCEL);
+        }
+    }
+
+    private static final String CANCEL = "cancel";
+
     /**
      * Starts a request; {@code onEvent} sees each event (on an actor thread, keep it short).
      * Returns the request id's completion.
      */
     public CompletionStage<GenerationEvent.Completed> run(String text, int[] tokenIds, GenerateParams params, Consumer<GenerationEvent> onEvent) {
+        return start(text, tokenIds, params, onEvent).result();
+    }
+
+    public Request start(String text, int[] tokenIds, GenerateParams params, Consumer<GenerationEvent> onEvent) {
         String requestId = UUID.randomUUID().toString();
         var result = new CompletableFuture<GenerationEvent.Completed>();
-        system.systemActorOf(request(requestId, text, tokenIds, params, onEvent, result), "ppsd-client-" + requestId, Props.empty());
-        return result;
+        ActorRef<Object> driver = system.systemActorOf(request(requestId, text, tokenIds, params, onEvent, result), "ppsd-client-" + requestId, Props.empty());
+        return new Request(requestId, result, driver);
     }
 
     private Behavior<Object> request(String requestId, String text, int[] tokenIds, GenerateParams params,
@@ -84,6 +98,8 @@ public final class PpsdClient {
             ActorRef<GenerationEvent> events = ctx.messageAdapter(GenerationEvent.class, e -> e);
             ctx.getSystem().receptionist().tell(Receptionist.subscribe(Gateway.SERVICE_KEY, listings));
             boolean[] sent = {false};
+            @SuppressWarnings("unchecked")
+            ActorRef<GatewayCommand>[] gatewayUsed = new ActorRef[1];
             return Behaviors.withTimers(timers -> {
                 timers.startSingleTimer("no-gateway", "no-gateway", gatewayWait);
                 return Behaviors.receive(Object.class)
@@ -93,7 +109,12 @@ public final class PpsdClient {
                             timers.cancel("no-gateway");
                             sent[0] = true;
                             ActorRef<GatewayCommand> gateway = gateways.iterator().next();
+                            gatewayUsed[0] = gateway;
                             gateway.tell(new GatewayCommand.Generate(requestId, text, tokenIds, params, events));
+                            return Behaviors.same();
+                        })
+                        .onMessageEquals(CANCEL, () -> {
+                            if (gatewayUsed[0] != null) gatewayUsed[0].tell(new GatewayCommand.Cancel(requestId));
                             return Behaviors.same();
                         })
                         .onMessageEquals("no-gateway", () -> {

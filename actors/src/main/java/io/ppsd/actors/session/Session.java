@@ -153,6 +153,7 @@ public final class Session extends AbstractBehavior<SessionCommand> {
         int expected = prompt.length + tracker.generatedCount();
         if (c.pos() != expected) return this; // a duplicate from the transport, or out of a stale attempt
         lastProgressNanos = System.nanoTime();
+        if (lastProgressNanos > deadlineNanos) return deadlineExceeded();
         if (!tracker.commit(c.token())) startFinishing();
         return this;
     }
@@ -184,16 +185,18 @@ public final class Session extends AbstractBehavior<SessionCommand> {
             if (now - finishingSince > settings.reportWait().toNanos()) return complete();
             return this;
         }
-        if (now > deadlineNanos) {
-            return fail("deadline of " + params.deadlineMillis() + " ms exceeded after " + tracker.generatedCount() + " tokens"
-                    + (lastFailure != null ? " (last failure: " + lastFailure + ")" : ""));
-        }
+        if (now > deadlineNanos) return deadlineExceeded();
         if (now - lastProgressNanos > settings.stallTimeout().toNanos()) {
-            lastFailure = "no progress for " + settings.stallTimeout().toMillis() + " ms (a stage was lost?)";
+            lastFailure = "no progress for " + settings.stallTimeout().toMillis() + " ms (a stage was lost, or is unallocated for want of a free device)";
             getContext().getLog().warn("request {}: {}", requestId, lastFailure);
             return rebuildOrFail();
         }
         return this;
+    }
+
+    private Behavior<SessionCommand> deadlineExceeded() {
+        return fail("deadline of " + params.deadlineMillis() + " ms exceeded after " + tracker.generatedCount() + " tokens"
+                + (lastFailure != null ? " (last failure: " + lastFailure + ")" : ""));
     }
 
     private Behavior<SessionCommand> rebuildOrFail() {
