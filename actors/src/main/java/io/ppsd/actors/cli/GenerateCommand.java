@@ -80,7 +80,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--compare-ar", description = "Also run autoregressive decoding and report the speedup.")
     boolean compareAr;
 
-    @Option(names = "--transport", defaultValue = "threads", description = "PPSD pipeline: threads (in-process) (default ${DEFAULT-VALUE}).")
+    @Option(names = "--transport", defaultValue = "actors",
+            description = "PPSD pipeline: actors (sharded stage actors in an embedded one-node cluster) or threads (in-process driver) (default ${DEFAULT-VALUE}).")
     String transport;
 
     @Override
@@ -90,7 +91,11 @@ final class GenerateCommand implements Callable<Integer> {
         int cores = threads != null ? threads : Runtime.getRuntime().availableProcessors();
         if (cores < 1) throw new IllegalArgumentException("--threads must be ≥ 1");
         Strategy chosen = Strategy.parse(strategy);
-        if (!transport.equals("threads")) throw new IllegalArgumentException("--transport must be threads (actors: see README)");
+        if (!transport.equals("threads") && !transport.equals("actors")) throw new IllegalArgumentException("--transport must be actors or threads");
+        if (chosen == Strategy.PPSD && transport.equals("actors")) {
+            return new EmbeddedClusterRun(model, prompt, head, exitLayer, stageSizes, maxTokens,
+                    new SamplingParams(temperature, topK, topP, repetitionPenalty, seed), stop, json, compareAr, cores).run(out, err);
+        }
         Tokenizer tokenizer = Tokenizer.load(model.resolve("tokenizer.json"));
         try (ModelFiles files = ModelFiles.open(model)) {
             var config = files.config();

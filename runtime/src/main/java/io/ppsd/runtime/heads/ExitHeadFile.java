@@ -29,7 +29,7 @@ import java.util.Set;
  */
 public record ExitHeadFile(String name, ExitHeadKind kind, int exitLayer, Map<String, Tensor> tensors) {
     public static final String NORM = "norm";
-    private static final Set<String> KNOWN_KEYS = Set.of("format_version", "name", "kind", "exit_layer", "tensors", "trained", "description");
+    private static final Set<String> KNOWN_KEYS = Set.of("format_version", "name", "kind", "exit_layer", "tensors", "dtype", "trained", "description");
 
     /** The list of heads shipped with a model (names usable as {@link io.ppsd.runtime.stage.StageSpec#exitHead()}). */
     public static List<String> available(Path modelDir) {

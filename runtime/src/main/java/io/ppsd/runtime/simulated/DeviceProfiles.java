@@ -11,7 +11,7 @@ import java.util.TreeMap;
  * {@code reference.conf}; add or override profiles in {@code application.conf} or with
  * {@code -Dppsd.device-profiles.<name>.<key>=...}).
  */
-public record DeviceProfiles(Map<String, DeviceProfile> byName, String defaultProfile, Duration spin) {
+public record DeviceProfiles(Map<String, DeviceProfile> byName, String defaultProfile, Duration spin, double slowMotion) {
 
     public DeviceProfiles {
         byName = Map.copyOf(byName);
@@ -25,7 +25,8 @@ public record DeviceProfiles(Map<String, DeviceProfile> byName, String defaultPr
         Config profiles = root.getConfig("ppsd.device-profiles");
         Map<String, DeviceProfile> map = new TreeMap<>();
         for (String name : profiles.root().keySet()) map.put(name, DeviceProfile.fromConfig(name, profiles.getConfig(quoted(name))));
-        return new DeviceProfiles(map, root.getString("ppsd.simulated.profile"), root.getDuration("ppsd.simulated.spin"));
+        return new DeviceProfiles(map, root.getString("ppsd.simulated.profile"), root.getDuration("ppsd.simulated.spin"),
+                root.getDouble("ppsd.simulated.slow-motion"));
     }
 
     /** The profile called {@code name}; the error lists the known ones. */
@@ -35,8 +36,9 @@ public record DeviceProfiles(Map<String, DeviceProfile> byName, String defaultPr
         return p;
     }
 
+    /** The configured default profile, slowed by the configured slow-motion factor (the "simulated" backend's device). */
     public DeviceProfile defaultOne() {
-        return get(defaultProfile);
+        return get(defaultProfile).slowedBy(slowMotion);
     }
 
     /** Keys such as {@code A100-13B} are plain HOCON keys, but names with dots need quoting in a path. */

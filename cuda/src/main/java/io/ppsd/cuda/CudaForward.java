@@ -1,0 +1,169 @@
+package io.ppsd.cuda;
+
+import static io.ppsd.cuda.DriverCall.check;
+import static org.bytedeco.cuda.global.cudart.cuMemcpyDtoHAsync;
+import static org.bytedeco.cuda.global.cudart.cuMemcpyHtoDAsync;
+
+import io.ppsd.runtime.model.ModelConfig;
+
+/**
+ * The LLaMA decoder computation as a sequence of kernel launches on one device, for up to
+ * {@code maxBatch} positions at once (the same steps as the CPU backend's CpuForward):
+ * <pre>
+ *   h   = x + Wo · attention(rope(Wq · norm(x)), rope(Wk · norm(x)), Wv · norm(x))
+ *   out = h + Wdown · (silu(Wgate · norm(h)) * (Wup · norm(h)))
+ * </pre>
+ * The hidden state of the rows being computed lives in the device buffer {@code x}; the residual
+ * adds are fused into the output projections. Scratch buffers (device and pinned host) are
+ * allocated once; a token allocates nothing.
+ */
+final class CudaForward implements AutoCloseable {
+    private final CudaDevice device;
+    private final KernelLaunch launch;
+    private final int dim, qDim, kvDim, ffDim, heads, kvHeads, headDim, vocab, maxBatch;
+    private final float eps, attnScale;
+    private final DeviceBuffer ropeCos, ropeSin;
+    private final DeviceBuffer x, xb, q, k, v, att, hb, hb2, logits, tokens;
+    private final PinnedBuffer hiddenStage, logitsStage, tokenStage;
+
+    CudaForward(ModelConfig c, CudaDevice device, KernelLaunch launch, DeviceWeights weights, int maxBatch, boolean needsLogits) {
+        if (c.headDim() > Kernel.MAX_HEAD_DIM) {
+            throw new IllegalArgumentException("head_dim " + c.headDim() + " exceeds the attention kernel's limit of " + Kernel.MAX_HEAD_DIM);
+        }
+        this.device = device;
+        this.launch = launch;
+        this.dim = c.hiddenSize();
+        this.qDim = c.qDim();
+        this.kvDim = c.kvDim();
+        this.ffDim = c.intermediateSize();
+        this.heads = c.numHeads();
+        this.kvHeads = c.numKvHeads();
+        this.headDim = c.headDim();
+        this.vocab = c.vocabSize();
+        this.maxBatch = maxBatch;
+        this.eps = c.rmsNormEps();
+        this.attnScale = (float) (1.0 / Math.sqrt(headDim));
+        RopeTables rope = RopeTables.of(c);
+        ropeCos = weights.floats(rope.cos());
+        ropeSin = weights.floats(rope.sin());
+        x = floats(maxBatch * dim);
+        xb = floats(maxBatch * Math.max(dim, qDim));
+        q = floats(maxBatch * qDim);
+        k = floats(maxBatch * kvDim);
+        v = floats(maxBatch * kvDim);
+        att = floats(maxBatch * qDim);
+        hb = floats(maxBatch * ffDim);
+        hb2 = floats(maxBatch * ffDim);
+        tokens = device.allocate((long) maxBatch * Integer.BYTES);
+        hiddenStage = new PinnedBuffer((long) maxBatch * dim * Float.BYTES);
+        tokenStage = new PinnedBuffer((long) maxBatch * Integer.BYTES);
+        logits = needsLogits ? floats(maxBatch * vocab) : null;
+        logitsStage = needsLogits ? new PinnedBuffer((long) maxBatch * vocab * Float.BYTES) : null;
+    }
+
+    int maxBatch() {
+        return maxBatch;
+    }
+
+    /** Copies rows [row0, row0 + n) of {@code hidden} into the device rows 0..n-1. */
+    void upload(float[] hidden, int row0, int n) {
+        // The previous upload's asynchronous copy may still be reading the staging buffer (a
+        // transformer head uploads chunk after chunk without a download in between).
+        device.synchronize();
+        hiddenStage.putFloats(hidden, row0 * dim, n * dim);
+        check(cuMemcpyHtoDAsync(x.address(), hiddenStage.pointer(), (long) n * dim * Float.BYTES, device.stream()), "cuMemcpyHtoDAsync");
+    }
+
+    /** Copies the device rows 0..n-1 back into rows [row0, row0 + n) of {@code hidden}; waits for the device. */
+    void download(float[] hidden, int row0, int n) {
+        check(cuMemcpyDtoHAsync(hiddenStage.pointer(), x.address(), (long) n * dim * Float.BYTES, device.stream()), "cuMemcpyDtoHAsync");
+        device.synchronize();
+        hiddenStage.getFloats(hidden, row0 * dim, n * dim);
+    }
+
+    /** Embedding rows for {@code n} (validated) token ids into the device rows 0..n-1. */
+    void embed(DeviceMatrix table, int[] ids, int off, int n) {
+        device.synchronize();  // as in upload: the staging buffer may still be read by a queued copy
+        tokenStage.putInts(ids, off, n);
+        check(cuMemcpyHtoDAsync(tokens.address(), tokenStage.pointer(), (long) n * Integer.BYTES, device.stream()), "cuMemcpyHtoDAsync");
+        int block = threads(dim, 256);
+        launch.of(Kernel.embed(table.dtype())).ptr(x).ptr(table.address()).ptr(tokens).i(dim).run(ceilDiv(dim, block), n, block);
+    }
+
+    /**
+     * One decoder layer for the n device rows, positions [startPos, startPos + n); appends their
+     * keys and values to layer {@code layer} of {@code cache}, which must have room.
+     */
+    void layer(DeviceLayer w, DeviceKvCache cache, int layer, int startPos, int n) {
+        rmsnorm(xb.address(), x.address(), w.attnNorm(), n);
+        matmul(w.wq(), xb.address(), n, q.address(), qDim, false);
+        matmul(w.wk(), xb.address(), n, k.address(), kvDim, false);
+        matmul(w.wv(), xb.address(), n, v.address(), kvDim, false);
+        int half = headDim / 2;
+        launch.of(Kernel.ROPE).ptr(q).ptr(ropeCos).ptr(ropeSin).i(heads).i(headDim).i(startPos).run(n, 1, threads(heads * half, 256));
+        launch.of(Kernel.ROPE).ptr(k).ptr(ropeCos).ptr(ropeSin).i(kvHeads).i(headDim).i(startPos).run(n, 1, threads(kvHeads * half, 256));
+        long keys = cache.keys(layer), values = cache.values(layer);
+        launch.of(Kernel.KV_APPEND).ptr(keys).ptr(values).ptr(k).ptr(v).i(startPos).i(n).i(kvDim)
+                .run(ceilDiv(n * kvDim, 256), 1, 256);
+        launch.of(Kernel.ATTENTION).ptr(att).ptr(q).ptr(keys).ptr(values).i(startPos).i(heads).i(kvHeads).i(headDim).f(attnScale)
+                .run(heads, n, Kernel.ATTENTION_THREADS);
+        matmul(w.wo(), att.address(), n, x.address(), dim, true);
+        rmsnorm(xb.address(), x.address(), w.ffnNorm(), n);
+        matmul(w.gate(), xb.address(), n, hb.address(), ffDim, false);
+        matmul(w.up(), xb.address(), n, hb2.address(), ffDim, false);
+        int count = n * ffDim;
+        launch.of(Kernel.SWIGLU).ptr(hb).ptr(hb2).i(count).run(ceilDiv(count, 256), 1, 256);
+        matmul(w.down(), hb.address(), n, x.address(), dim, true);
+    }
+
+    /** RMSNorm with {@code norm} then {@code head} on device rows [row0, row0 + n): logits rows 0..n-1. */
+    void logits(DeviceBuffer norm, DeviceMatrix head, int row0, int n) {
+        long rows = x.at((long) row0 * dim * Float.BYTES);
+        rmsnorm(xb.address(), rows, norm, n);
+        matmul(head, xb.address(), n, logits.address(), head.rows(), false);
+    }
+
+    /** Copies logits rows 0..n-1 into {@code out} from row {@code outRow} on; waits for the device. */
+    void downloadLogits(float[] out, int outRow, int n) {
+        long bytes = (long) n * vocab * Float.BYTES;
+        check(cuMemcpyDtoHAsync(logitsStage.pointer(), logits.address(), bytes, device.stream()), "cuMemcpyDtoHAsync");
+        device.synchronize();
+        logitsStage.getFloats(out, outRow * vocab, n * vocab);
+    }
+
+    private void rmsnorm(long out, long in, DeviceBuffer weight, int n) {
+        launch.of(Kernel.RMSNORM).ptr(out).ptr(in).ptr(weight).i(dim).f(eps).run(n, 1, threads(dim, 256));
+    }
+
+    /** out[t, r] (+)= W[r, :] · in[t, :]: GEMV for the few tokens of decode and verification, tiled GEMM beyond. */
+    private void matmul(DeviceMatrix w, long in, int n, long out, int outStride, boolean accumulate) {
+        if (n <= Kernel.GEMV_MAX_TOKENS) {
+            launch.of(Kernel.gemv(w.dtype())).ptr(out).ptr(w.address()).ptr(in).i(w.rows()).i(w.cols()).i(n).i(outStride).i(accumulate ? 1 : 0)
+                    .run(ceilDiv(w.rows(), Kernel.GEMV_ROWS_PER_BLOCK), 1, Kernel.GEMV_ROWS_PER_BLOCK * 32);
+        } else {
+            launch.of(Kernel.gemm(w.dtype())).ptr(out).ptr(w.address()).ptr(in).i(w.rows()).i(w.cols()).i(n).i(outStride).i(accumulate ? 1 : 0)
+                    .run(ceilDiv(w.rows(), Kernel.GEMM_TILE_ROWS), ceilDiv(n, Kernel.GEMM_TILE_TOKENS), 256);
+        }
+    }
+
+    private DeviceBuffer floats(long count) {
+        return device.allocate(count * Float.BYTES);
+    }
+
+    /** A block size for {@code work} items: a whole number of warps, at most {@code max}. */
+    private static int threads(int work, int max) {
+        return Math.min(max, Math.max(32, (work + 31) / 32 * 32));
+    }
+
+    private static int ceilDiv(int a, int b) {
+        return (a + b - 1) / b;
+    }
+
+    @Override
+    public void close() {
+        for (DeviceBuffer b : new DeviceBuffer[] {x, xb, q, k, v, att, hb, hb2, logits, tokens}) if (b != null) b.close();
+        hiddenStage.close();
+        tokenStage.close();
+        if (logitsStage != null) logitsStage.close();
+    }
+}

@@ -1,0 +1,35 @@
+package io.ppsd.cuda;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import java.util.Locale;
+
+/** The {@code ppsd.cuda} section of the configuration (defaults in this module's reference.conf). */
+public record CudaSettings(int device, int maxBatch, KernelSource kernels, boolean profile) {
+
+    public CudaSettings {
+        if (device < 0) throw new IllegalArgumentException("ppsd.cuda.device must be >= 0, got " + device);
+        if (maxBatch < 1) throw new IllegalArgumentException("ppsd.cuda.max-batch must be >= 1, got " + maxBatch);
+    }
+
+    public static CudaSettings load() {
+        return from(ConfigFactory.load());
+    }
+
+    public static CudaSettings from(Config root) {
+        Config c = root.getConfig("ppsd.cuda");
+        String kernels = c.getString("kernels").toUpperCase(Locale.ROOT);
+        KernelSource source;
+        try {
+            source = KernelSource.valueOf(kernels);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("ppsd.cuda.kernels must be auto, ptx or nvrtc, got '" + c.getString("kernels") + "'");
+        }
+        return new CudaSettings(c.getInt("device"), c.getInt("max-batch"), source, c.getBoolean("profile"));
+    }
+
+    /** The same settings for another device (the launcher assigns devices to stages). */
+    public CudaSettings onDevice(int ordinal) {
+        return new CudaSettings(ordinal, maxBatch, kernels, profile);
+    }
+}

@@ -1,0 +1,242 @@
+package io.ppsd.cuda;
+
+import io.ppsd.runtime.heads.ExitHeadFile;
+import io.ppsd.runtime.heads.ExitHeadKind;
+import io.ppsd.runtime.model.LoadProgress;
+import io.ppsd.runtime.model.ModelConfig;
+import io.ppsd.runtime.model.ModelFiles;
+import io.ppsd.runtime.stage.StageExecutor;
+import io.ppsd.runtime.stage.StageSpec;
+import java.lang.foreign.Arena;
+import java.util.HashMap;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A pipeline stage on one CUDA device: the weights of its {@link StageSpec} uploaded once (in their
+ * stored dtype), one device KV cache per sequence, and the kernels of {@code src/main/cuda}
+ * launched through the driver API. Computes what {@code CpuStageExecutor} computes.
+ *
+ * <p>Construction fails with {@link CudaUnavailableException} when there is no usable driver or no
+ * such device; nothing else in the process is affected.
+ */
+public final class CudaStageExecutor implements StageExecutor {
+    private static final Logger log = LoggerFactory.getLogger(CudaStageExecutor.class);
+
+    private final ModelConfig config;
+    private final StageSpec spec;
+    private final CudaSettings settings;
+    private final CudaDevice device;
+    private final KernelModules kernels;
+    private final KernelLaunch launch;
+    private final DeviceWeights weights;
+    private final DeviceLayer[] layers;
+    private final DeviceMatrix embedding;
+    private final DeviceBuffer finalNorm;
+    private final DeviceMatrix lmHead;
+    private final CudaForward forward;
+    private final CudaExitHead head;
+    private final GpuTimer timer;
+    private final Arena arena = Arena.ofShared();
+    private final Map<Long, DeviceKvCache> caches = new HashMap<>();
+    private boolean closed;
+
+    /** Stage {@code spec} of the model on device {@code settings.device()}. */
+    public CudaStageExecutor(ModelFiles files, StageSpec spec, CudaSettings settings, LoadProgress progress) {
+        this.config = files.config();
+        if (spec.layers().to() > config.numLayers()) {
+            throw new IllegalArgumentException("stage layers " + spec.layers() + " exceed the model's " + config.numLayers() + " layers");
+        }
+        this.spec = spec;
+        this.settings = settings;
+        this.device = CudaDevice.open(settings.device());
+        // Everything below allocates on the device; a failure part-way frees what was taken.
+        KernelModules modules = null;
+        KernelLaunch launcher = null;
+        DeviceWeights uploaded = null;
+        CudaForward computation = null;
+        try {
+            this.kernels = modules = new KernelModules(device, settings.kernels());
+            this.launch = launcher = new KernelLaunch(kernels, device);
+            this.weights = uploaded = new DeviceWeights(device);
+            ExitHeadFile headFile = spec.drafts() ? ExitHeadFile.read(files.dir(), spec.exitHead(), spec.layers().to(), config, arena) : null;
+            if (headFile != null && headFile.exitLayer() != spec.layers().to()) {
+                throw new IllegalArgumentException("exit head '" + spec.exitHead() + "' exits at layer " + headFile.exitLayer()
+                        + " but the drafting stage ends at layer " + spec.layers().to());
+            }
+            boolean headNeedsModelHead = headFile != null && headFile.kind() != ExitHeadKind.LINEAR;
+            int total = spec.layers().count() + (spec.embedding() ? 1 : 0) + (spec.lmHead() ? 1 : 0) + (spec.drafts() ? 1 : 0);
+            int done = 0;
+            embedding = spec.embedding() ? weights.matrix(files.tensor("model.embed_tokens.weight")) : null;
+            if (spec.embedding()) progress.loaded(++done, total, "embeddings");
+            layers = new DeviceLayer[spec.layers().count()];
+            for (int i = 0; i < layers.length; i++) {
+                int layer = spec.layers().from() + i;
+                layers[i] = DeviceLayer.upload(n -> files.tensor("model.layers." + layer + "." + n), weights);
+                progress.loaded(++done, total, "layer " + layer);
+            }
+            if (spec.lmHead() || headNeedsModelHead) {
+                finalNorm = weights.vector(files.tensor("model.norm.weight"));
+                lmHead = weights.matrix(files.lmHead());
+            } else {
+                finalNorm = null;
+                lmHead = null;
+            }
+            if (spec.lmHead()) progress.loaded(++done, total, "LM head");
+            this.forward = computation = new CudaForward(config, device, launch, weights, settings.maxBatch(), spec.lmHead() || spec.drafts());
+            head = headFile == null ? null : new CudaExitHead(headFile, config, device, forward, weights, finalNorm, lmHead);
+            if (spec.drafts()) progress.loaded(++done, total, "exit head " + spec.exitHead());
+            timer = settings.profile() ? new GpuTimer(device) : null;
+            device.synchronize();
+        } catch (RuntimeException e) {
+            if (computation != null) computation.close();
+            if (uploaded != null) uploaded.close();
+            if (launcher != null) launcher.close();
+            if (modules != null) modules.close();
+            device.close();
+            arena.close();
+            throw e;
+        }
+        log.info("{} on CUDA device {} ({}): {} MiB of weights", spec, settings.device(), device.properties().name(), weights.bytes() >> 20);
+    }
+
+    @Override
+    public StageSpec spec() {
+        return spec;
+    }
+
+    @Override
+    public ModelConfig config() {
+        return config;
+    }
+
+    /** The device this stage runs on. */
+    public CudaDevice.Properties device() {
+        return device.properties();
+    }
+
+    @Override
+    public void forward(long seq, int startPos, int n, float[] hidden) {
+        enter();
+        DeviceKvCache cache = caches.get(seq);
+        if (cache == null) {
+            cache = new DeviceKvCache(device, layers.length, config.kvDim(), config.maxPositions());
+            caches.put(seq, cache);
+        }
+        if (cache.length() != startPos) {
+            throw new IllegalStateException("sequence " + seq + " has " + cache.length() + " cached positions on stage "
+                    + spec.layers() + " but forward starts at " + startPos + " (truncate first to recompute)");
+        }
+        cache.reserve(startPos + n);
+        startTimer();
+        int chunk = forward.maxBatch();
+        for (int r0 = 0; r0 < n; r0 += chunk) {
+            int m = Math.min(chunk, n - r0);
+            forward.upload(hidden, r0, m);
+            for (int l = 0; l < layers.length; l++) forward.layer(layers[l], cache, l, startPos + r0, m);
+            forward.download(hidden, r0, m);
+            cache.setLength(startPos + r0 + m);
+        }
+        stopTimer("forward", n);
+    }
+
+    @Override
+    public void embed(int[] tokens, int off, int n, float[] hidden) {
+        if (embedding == null) throw new IllegalStateException("stage " + spec.layers() + " has no embedding");
+        for (int t = 0; t < n; t++) {
+            int id = tokens[off + t];
+            if (id < 0 || id >= config.vocabSize()) {
+                throw new IllegalArgumentException("token id " + id + " outside the vocabulary [0, " + config.vocabSize() + ")");
+            }
+        }
+        enter();
+        int chunk = forward.maxBatch();
+        for (int r0 = 0; r0 < n; r0 += chunk) {
+            int m = Math.min(chunk, n - r0);
+            forward.embed(embedding, tokens, off + r0, m);
+            forward.download(hidden, r0, m);
+        }
+    }
+
+    @Override
+    public void logits(float[] hidden, int rows, float[] out) {
+        if (lmHead == null || !spec.lmHead()) throw new IllegalStateException("stage " + spec.layers() + " has no LM head");
+        enter();
+        startTimer();
+        int chunk = forward.maxBatch();
+        for (int r0 = 0; r0 < rows; r0 += chunk) {
+            int m = Math.min(chunk, rows - r0);
+            forward.upload(hidden, r0, m);
+            forward.logits(finalNorm, lmHead, 0, m);
+            forward.downloadLogits(out, r0, m);
+        }
+        stopTimer("logits", rows);
+    }
+
+    @Override
+    public void draft(long seq, int startPos, int rows, float[] hidden, float[] logits) {
+        if (head == null) throw new IllegalStateException(spec + " has no exit head");
+        enter();
+        startTimer();
+        head.draft(seq, startPos, rows, hidden, logits);
+        stopTimer("draft", rows);
+    }
+
+    @Override
+    public int length(long seq) {
+        DeviceKvCache c = caches.get(seq);
+        return c == null ? 0 : c.length();
+    }
+
+    @Override
+    public void truncate(long seq, int length) {
+        DeviceKvCache c = caches.get(seq);
+        if (c == null) {
+            if (length != 0) throw new IllegalArgumentException("sequence " + seq + " has no cache to truncate to " + length);
+            return;
+        }
+        c.truncate(length);
+        if (head != null) head.truncate(seq, length);
+    }
+
+    @Override
+    public void release(long seq) {
+        enter();
+        device.synchronize();  // queued kernels may still use the cache being freed
+        DeviceKvCache c = caches.remove(seq);
+        if (c != null) c.close();
+        if (head != null) head.release(seq);
+    }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        device.makeCurrent();
+        device.synchronize();
+        for (DeviceKvCache c : caches.values()) c.close();
+        caches.clear();
+        if (head != null) head.close();
+        if (timer != null) timer.close();
+        forward.close();
+        weights.close();
+        launch.close();
+        kernels.close();
+        device.close();
+        arena.close();
+        closed = true;
+    }
+
+    private void enter() {
+        if (closed) throw new IllegalStateException(spec + " on CUDA device " + settings.device() + " is closed");
+        device.makeCurrent();
+    }
+
+    private void startTimer() {
+        if (timer != null) timer.start();
+    }
+
+    private void stopTimer(String what, int rows) {
+        if (timer != null) log.debug("{} {}: {} rows in {} ms (device time)", spec, what, rows, timer.stop());
+    }
+}

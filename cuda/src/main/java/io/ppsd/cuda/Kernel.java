@@ -1,0 +1,76 @@
+package io.ppsd.cuda;
+
+import io.ppsd.runtime.model.DType;
+
+/**
+ * The kernels of {@code src/main/cuda}: entry point name, the module (.cu file) that holds it, and
+ * its parameters as the launcher must pack them: {@code p} a device pointer (8 bytes), {@code i} an
+ * {@code int}, {@code f} a {@code float} (4 bytes each). Kept next to the CUDA signatures by hand;
+ * the launcher checks every launch against it, and the test emulator checks it again against the
+ * host compiler's view of the same source.
+ */
+enum Kernel {
+    EMBED_F32("embed_f32", "embedding", "pppi"),
+    EMBED_F16("embed_f16", "embedding", "pppi"),
+    EMBED_BF16("embed_bf16", "embedding", "pppi"),
+    RMSNORM("rmsnorm", "norm", "pppif"),
+    ROPE("rope", "rope", "pppiii"),
+    GEMV_F32("gemv_f32", "matmul", "pppiiiii"),
+    GEMV_F16("gemv_f16", "matmul", "pppiiiii"),
+    GEMV_BF16("gemv_bf16", "matmul", "pppiiiii"),
+    GEMM_F32("gemm_f32", "matmul", "pppiiiii"),
+    GEMM_F16("gemm_f16", "matmul", "pppiiiii"),
+    GEMM_BF16("gemm_bf16", "matmul", "pppiiiii"),
+    KV_APPEND("kv_append", "attention", "ppppiii"),
+    ATTENTION("attention", "attention", "ppppiiiif"),
+    SWIGLU("swiglu", "elementwise", "ppi"),
+    RESIDUAL_ADD("residual_add", "elementwise", "ppi"),
+    ARGMAX("argmax", "sampling", "ppi"),
+    SAMPLE_TEMPERATURE("sample_temperature", "sampling", "ppiff");
+
+    /** Tokens a GEMV launch handles at most (PPSD_GEMV_MAX_TOKENS in matmul.cu). */
+    static final int GEMV_MAX_TOKENS = 8;
+    /** Weight rows per GEMV block: one warp each (PPSD_GEMV_WARPS). */
+    static final int GEMV_ROWS_PER_BLOCK = 4;
+    /** GEMM tile: weight rows x tokens per block, 256 threads (PPSD_TILE_ROWS, PPSD_TILE_TOKENS). */
+    static final int GEMM_TILE_ROWS = 64;
+    static final int GEMM_TILE_TOKENS = 32;
+    /** Largest head dimension the attention kernel holds in registers (PPSD_MAX_HEAD_DIM). */
+    static final int MAX_HEAD_DIM = 256;
+    /** Threads of an attention block (PPSD_ATTN_WARPS warps). */
+    static final int ATTENTION_THREADS = 128;
+
+    final String symbol;
+    final String module;
+    final String parameters;
+
+    Kernel(String symbol, String module, String parameters) {
+        this.symbol = symbol;
+        this.module = module;
+        this.parameters = parameters;
+    }
+
+    static Kernel embed(DType t) {
+        return switch (t) {
+            case F32 -> EMBED_F32;
+            case F16 -> EMBED_F16;
+            case BF16 -> EMBED_BF16;
+        };
+    }
+
+    static Kernel gemv(DType t) {
+        return switch (t) {
+            case F32 -> GEMV_F32;
+            case F16 -> GEMV_F16;
+            case BF16 -> GEMV_BF16;
+        };
+    }
+
+    static Kernel gemm(DType t) {
+        return switch (t) {
+            case F32 -> GEMM_F32;
+            case F16 -> GEMM_F16;
+            case BF16 -> GEMM_BF16;
+        };
+    }
+}

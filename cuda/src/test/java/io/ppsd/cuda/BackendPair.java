@@ -1,0 +1,84 @@
+package io.ppsd.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.ppsd.runtime.cpu.CpuStageExecutor;
+import io.ppsd.runtime.model.LoadProgress;
+import io.ppsd.runtime.model.ModelFiles;
+import io.ppsd.runtime.stage.StageExecutor;
+import io.ppsd.runtime.stage.StageSpec;
+
+/** The same stage on both backends, driven in lockstep; every result is compared. */
+final class BackendPair implements AutoCloseable {
+    final StageExecutor cpu;
+    final CudaStageExecutor cuda;
+    final Agreement agreement;
+    final int dim, vocab;
+    double worst;
+
+    BackendPair(ModelFiles files, StageSpec spec, int cudaBatch) {
+        cpu = new CpuStageExecutor(files, spec, 1, LoadProgress.NONE);
+        cuda = new CudaStageExecutor(files, spec, new CudaSettings(0, cudaBatch, KernelSource.PTX, true), LoadProgress.NONE);
+        agreement = Agreement.DEFAULT;
+        dim = files.config().hiddenSize();
+        vocab = files.config().vocabSize();
+    }
+
+    float[][] embed(int[] tokens, int off, int n) {
+        float[][] h = {new float[n * dim], new float[n * dim]};
+        cpu.embed(tokens, off, n, h[0]);
+        cuda.embed(tokens, off, n, h[1]);
+        return h;
+    }
+
+    /** Runs both, compares, and continues from the CPU's rows so that differences do not compound. */
+    void forward(long seq, int start, int n, float[][] hidden) {
+        cpu.forward(seq, start, n, hidden[0]);
+        cuda.forward(seq, start, n, hidden[1]);
+        note(agreement.assertClose("hidden after forward(" + seq + ", " + start + ", " + n + ")", hidden[0], hidden[1], n * dim));
+        System.arraycopy(hidden[0], 0, hidden[1], 0, n * dim);
+    }
+
+    float[][] logits(float[][] hidden, int rows) {
+        float[][] l = {new float[rows * vocab], new float[rows * vocab]};
+        cpu.logits(hidden[0], rows, l[0]);
+        cuda.logits(hidden[1], rows, l[1]);
+        note(agreement.assertClose("logits of " + rows + " rows", l[0], l[1], rows * vocab));
+        return l;
+    }
+
+    float[][] draft(long seq, int start, int rows, float[][] hidden) {
+        float[][] l = {new float[vocab], new float[vocab]};
+        cpu.draft(seq, start, rows, hidden[0], l[0]);
+        cuda.draft(seq, start, rows, hidden[1], l[1]);
+        note(agreement.assertClose("draft logits at " + start + " (+" + rows + ")", l[0], l[1], vocab));
+        return l;
+    }
+
+    double maxDifference(float[][] values, int count) {
+        double d = 0;
+        for (int i = 0; i < count; i++) d = Math.max(d, Math.abs(values[0][i] - values[1][i]));
+        return d;
+    }
+
+    void truncate(long seq, int length) {
+        cpu.truncate(seq, length);
+        cuda.truncate(seq, length);
+        assertEquals(cpu.length(seq), cuda.length(seq));
+    }
+
+    void release(long seq) {
+        cpu.release(seq);
+        cuda.release(seq);
+    }
+
+    private void note(double relative) {
+        worst = Math.max(worst, relative);
+    }
+
+    @Override
+    public void close() {
+        cpu.close();
+        cuda.close();
+    }
+}

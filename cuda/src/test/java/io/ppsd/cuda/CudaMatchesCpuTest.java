@@ -1,0 +1,219 @@
+package io.ppsd.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.ppsd.runtime.decode.Sampler;
+import io.ppsd.runtime.model.DType;
+import io.ppsd.runtime.model.LoadProgress;
+import io.ppsd.runtime.model.ModelFiles;
+import io.ppsd.runtime.stage.LayerRange;
+import io.ppsd.runtime.stage.StageSpec;
+import java.nio.file.Path;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The CUDA backend (Java → JavaCPP → emulated driver → host-compiled kernels) computes what the CPU
+ * backend computes, on random models in every weight dtype: batched prefill (longer than a batch),
+ * decode, multi-token verification, rollback and recompute, interleaved sequences, split stages and
+ * every exit head kind.
+ */
+class CudaMatchesCpuTest {
+    private static final Logger log = LoggerFactory.getLogger(CudaMatchesCpuTest.class);
+    private static final int EXIT_LAYER = 2;
+
+    @TempDir
+    static Path models;
+
+    @BeforeAll
+    static void emulatedDriver() {
+        EmulatedDriver.require();
+    }
+
+    static Stream<RandomCheckpoint> checkpoints() {
+        return Stream.of(
+                RandomCheckpoint.aligned(DType.F32, 11),
+                RandomCheckpoint.aligned(DType.F16, 12),
+                RandomCheckpoint.aligned(DType.BF16, 13),
+                RandomCheckpoint.ragged(DType.F32, 14),
+                RandomCheckpoint.ragged(DType.BF16, 15));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("checkpoints")
+    void wholeModelPrefillDecodeVerifyRollback(RandomCheckpoint checkpoint) {
+        try (ModelFiles files = ModelFiles.open(write(checkpoint));
+             var pair = new BackendPair(files, StageSpec.whole(checkpoint.layers()), 32)) {
+            int vocab = checkpoint.vocab(), dim = checkpoint.hidden();
+            long seq = 1;
+            int[] prompt = checkpoint.prompt(5, 40);  // more than one batch of 32: two chunks
+
+            float[][] hidden = pair.embed(prompt, 0, prompt.length);
+            assertEquals(0, pair.maxDifference(hidden, prompt.length * dim), "embedding rows are copied exactly");
+            pair.forward(seq, 0, prompt.length, hidden);
+            float[][] logits = pair.logits(hidden, prompt.length);
+            assertTrue(pair.agreement.assertSameGreedy("prefill", logits[0], logits[1], prompt.length, vocab) > prompt.length / 2,
+                    "most prefill rows have a clear greedy token");
+
+            int pos = prompt.length;
+            int next = Sampler.argmax(logits[0], (prompt.length - 1) * vocab, vocab);
+            for (int step = 0; step < 6; step++, pos++) {  // decode: one position at a time (GEMV path)
+                float[][] h = pair.embed(new int[] {next}, 0, 1);
+                pair.forward(seq, pos, 1, h);
+                float[][] l = pair.logits(h, 1);
+                pair.agreement.assertSameGreedy("decode step " + step, l[0], l[1], 1, vocab);
+                next = Sampler.argmax(l[0], 0, vocab);
+            }
+
+            int[] draft = checkpoint.prompt(6, 5);  // verification: five positions in one batch (multi-token GEMV)
+            float[][] h = pair.embed(draft, 0, draft.length);
+            pair.forward(seq, pos, draft.length, h);
+            float[][] l = pair.logits(h, draft.length);
+            pair.agreement.assertSameGreedy("verification", l[0], l[1], draft.length, vocab);
+            pos += draft.length;
+
+            // A second sequence in between must not disturb the first one's cache.
+            int[] other = checkpoint.prompt(7, 12);
+            float[][] o = pair.embed(other, 0, other.length);
+            pair.forward(2, 0, other.length, o);
+            pair.logits(o, other.length);
+
+            // Rollback: drop the last three positions, recompute them with other tokens.
+            pair.truncate(seq, pos - 3);
+            assertEquals(pos - 3, pair.cuda.length(seq));
+            int[] redo = checkpoint.prompt(8, 3);
+            h = pair.embed(redo, 0, redo.length);
+            pair.forward(seq, pos - 3, redo.length, h);
+            l = pair.logits(h, redo.length);
+            pair.agreement.assertSameGreedy("after rollback", l[0], l[1], redo.length, vocab);
+            assertEquals(pos, pair.cuda.length(seq));
+
+            // The cache must hold exactly startPos positions: replaying a position is an error.
+            float[] again = new float[dim];
+            int replayed = pos - 1;
+            assertThrows(IllegalStateException.class, () -> pair.cuda.forward(seq, replayed, 1, again));
+
+            pair.release(seq);
+            assertEquals(0, pair.cuda.length(seq));
+            log.info("{}: worst relative difference {}", checkpoint.name(), pair.worst);
+        }
+    }
+
+    static Stream<Arguments> heads() {
+        return Stream.of(DType.F32, DType.BF16, DType.F16).flatMap(dtype -> Stream.of(
+                Arguments.of(dtype, "norm"), Arguments.of(dtype, "linear-l" + EXIT_LAYER), Arguments.of(dtype, "transformer-l" + EXIT_LAYER)));
+    }
+
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("heads")
+    void exitHeadDraftsLikeCpu(DType dtype, String head) {
+        RandomCheckpoint checkpoint = RandomCheckpoint.aligned(dtype, 21);
+        var spec = new StageSpec(new LayerRange(0, EXIT_LAYER), true, false, head);
+        try (ModelFiles files = ModelFiles.open(write(checkpoint)); var pair = new BackendPair(files, spec, 16)) {
+            int vocab = checkpoint.vocab();
+            long seq = 3;
+            int[] prompt = checkpoint.prompt(9, 37);  // three chunks of the CUDA stage's batch of 16
+            float[][] hidden = pair.embed(prompt, 0, prompt.length);
+            pair.forward(seq, 0, prompt.length, hidden);
+            float[][] drafted = pair.draft(seq, 0, prompt.length, hidden);
+            pair.agreement.assertSameGreedy(head + " prefill draft", drafted[0], drafted[1], 1, vocab);
+
+            int pos = prompt.length;
+            for (int step = 0; step < 4; step++, pos++) {
+                int token = Sampler.argmax(drafted[0], 0, vocab);
+                float[][] h = pair.embed(new int[] {token}, 0, 1);
+                pair.forward(seq, pos, 1, h);
+                drafted = pair.draft(seq, pos, 1, h);
+                pair.agreement.assertSameGreedy(head + " draft " + step, drafted[0], drafted[1], 1, vocab);
+            }
+
+            pair.truncate(seq, pos - 2);  // rejected drafts: the head's own cache rolls back too
+            int[] redo = checkpoint.prompt(10, 2);
+            float[][] h = pair.embed(redo, 0, redo.length);
+            pair.forward(seq, pos - 2, redo.length, h);
+            drafted = pair.draft(seq, pos - 2, redo.length, h);
+            pair.agreement.assertSameGreedy(head + " after rollback", drafted[0], drafted[1], 1, vocab);
+            pair.release(seq);
+        }
+    }
+
+    @Test
+    void pipelineOfTwoStagesMatchesCpu() {
+        RandomCheckpoint checkpoint = RandomCheckpoint.aligned(DType.BF16, 31);
+        try (ModelFiles files = ModelFiles.open(write(checkpoint));
+             var first = new BackendPair(files, new StageSpec(new LayerRange(0, 2), true, false), 32);
+             var last = new BackendPair(files, new StageSpec(new LayerRange(2, 4), false, true), 32)) {
+            int[] prompt = checkpoint.prompt(11, 20);
+            float[][] hidden = first.embed(prompt, 0, prompt.length);
+            first.forward(1, 0, prompt.length, hidden);
+            last.forward(1, 0, prompt.length, hidden);
+            float[][] logits = last.logits(hidden, prompt.length);
+            last.agreement.assertSameGreedy("two stages", logits[0], logits[1], prompt.length, checkpoint.vocab());
+            assertThrows(IllegalStateException.class, () -> last.cuda.embed(prompt, 0, 1, new float[checkpoint.hidden()]));
+            assertThrows(IllegalStateException.class, () -> first.cuda.logits(hidden[1], 1, new float[checkpoint.vocab()]));
+        }
+    }
+
+    @Test
+    void longContextAttentionMatchesCpu() {
+        // 150 positions: each attention block walks five 32-position chunks over its four warps.
+        RandomCheckpoint checkpoint = RandomCheckpoint.longContext(DType.BF16, 41);
+        try (ModelFiles files = ModelFiles.open(write(checkpoint));
+             var pair = new BackendPair(files, StageSpec.whole(checkpoint.layers()), 64)) {
+            int[] prompt = checkpoint.prompt(12, 150);
+            float[][] hidden = pair.embed(prompt, 0, prompt.length);
+            pair.forward(1, 0, prompt.length, hidden);
+            float[][] logits = pair.logits(hidden, prompt.length);
+            pair.agreement.assertSameGreedy("long prefill", logits[0], logits[1], prompt.length, checkpoint.vocab());
+            float[][] h = pair.embed(new int[] {5}, 0, 1);
+            pair.forward(1, prompt.length, 1, h);
+            pair.logits(h, 1);
+            log.info("{}: worst relative difference {}", checkpoint.name(), pair.worst);
+        }
+    }
+
+    @Test
+    void stagesGiveBackAllDeviceMemory() {
+        EmulatedDriver.requireEmulator();  // a real driver's own allocations would move the numbers
+        RandomCheckpoint checkpoint = RandomCheckpoint.aligned(DType.F16, 51);
+        try (ModelFiles files = ModelFiles.open(write(checkpoint)); CudaDevice probe = CudaDevice.open(0)) {
+            long before = deviceBytesInUse(probe);
+            var settings = new CudaSettings(0, 32, KernelSource.PTX, false);
+            try (var stage = new CudaStageExecutor(files, new StageSpec(new LayerRange(0, EXIT_LAYER), true, false, "transformer-l" + EXIT_LAYER),
+                    settings, LoadProgress.NONE)) {
+                float[] hidden = new float[3 * checkpoint.hidden()];
+                stage.embed(new int[] {4, 5, 6}, 0, 3, hidden);
+                stage.forward(1, 0, 3, hidden);
+                stage.draft(1, 0, 3, hidden, new float[checkpoint.vocab()]);
+                assertTrue(deviceBytesInUse(probe) > before);
+            }
+            assertEquals(before, deviceBytesInUse(probe), "after close");
+            // A stage that fails while loading (head exits at layer 2, stage ends at 3) frees what it took.
+            var wrong = new StageSpec(new LayerRange(0, EXIT_LAYER + 1), true, false, "linear-l" + EXIT_LAYER);
+            assertThrows(IllegalArgumentException.class, () -> new CudaStageExecutor(files, wrong, settings, LoadProgress.NONE));
+            assertEquals(before, deviceBytesInUse(probe), "after a failed construction");
+        }
+    }
+
+    private static long deviceBytesInUse(CudaDevice device) {
+        device.makeCurrent();
+        try (var free = new org.bytedeco.javacpp.SizeTPointer(1); var total = new org.bytedeco.javacpp.SizeTPointer(1)) {
+            DriverCall.check(org.bytedeco.cuda.global.cudart.cuMemGetInfo(free, total), "cuMemGetInfo");
+            return total.get() - free.get();
+        }
+    }
+
+    private static Path write(RandomCheckpoint checkpoint) {
+        Path dir = models.resolve(checkpoint.name() + "-" + checkpoint.seed());
+        return java.nio.file.Files.isDirectory(dir) ? dir : checkpoint.write(dir, EXIT_LAYER);
+    }
+}

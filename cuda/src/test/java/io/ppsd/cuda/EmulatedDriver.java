@@ -1,0 +1,66 @@
+package io.ppsd.cuda;
+
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * The driver the tests run on. Normally the CPU emulation of the CUDA driver (built by the Maven
+ * test phase into target/emu/libcuda.so.1 and put first on the forked JVM's LD_LIBRARY_PATH);
+ * with {@code -Preal-gpu} the machine's NVIDIA driver. Also the emulator-only entry point: the
+ * message of the last failed call.
+ */
+final class EmulatedDriver {
+    private static MethodHandle lastError;
+
+    private EmulatedDriver() {}
+
+    static boolean onRealGpu() {
+        return "system".equals(System.getProperty("ppsd.cuda.test-driver"));
+    }
+
+    /** Skips the calling test unless there is a driver to run on: the emulation, or a GPU with -Preal-gpu. */
+    static void require() {
+        if (onRealGpu()) {
+            var status = CudaDriver.status();
+            if (!status.available()) throw new AssertionError("-Preal-gpu but no usable driver: " + status.problem());
+            return;
+        }
+        requireEmulator();
+    }
+
+    /** Skips the calling test unless the emulated driver is the CUDA driver this JVM sees (tests of the emulator itself). */
+    static void requireEmulator() {
+        assumeTrue(!onRealGpu(), "emulator-only test");
+        String lib = System.getProperty("ppsd.cuda.emulator");
+        assumeTrue(lib != null && Files.isRegularFile(Path.of(lib)),
+                "the CUDA driver emulation was not built (run the tests through Maven)");
+        assumeTrue(KernelModules.resource(KernelModules.RESOURCE_DIR + "matmul.ptx") != null,
+                "no packaged PTX (the build had no nvcc); the emulated driver runs nvcc's PTX only");
+        var status = CudaDriver.status();
+        if (!status.available()) throw new AssertionError("emulated driver present but unusable: " + status.problem());
+    }
+
+    /** What the emulator said about the last call that failed. */
+    @SuppressWarnings("restricted")
+    static synchronized String lastError() {
+        try {
+            if (lastError == null) {
+                var symbol = SymbolLookup.libraryLookup("libcuda.so.1", Arena.global()).find("ppsd_emu_last_error").orElseThrow();
+                lastError = Linker.nativeLinker().downcallHandle(symbol, FunctionDescriptor.of(ValueLayout.ADDRESS));
+            }
+            MemorySegment text = (MemorySegment) lastError.invokeExact();
+            return text.reinterpret(Long.MAX_VALUE).getString(0);
+        } catch (Throwable e) {
+            throw new AssertionError("cannot read the emulator's last error", e);
+        }
+    }
+}

@@ -1,0 +1,113 @@
+package io.ppsd.cuda;
+
+import static io.ppsd.cuda.DriverCall.check;
+import static org.bytedeco.cuda.global.cudart.cuMemcpyDtoH;
+import static org.bytedeco.cuda.global.cudart.cuMemcpyHtoD;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.ppsd.runtime.decode.Sampler;
+import java.util.SplittableRandom;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** The kernels the stage does not call on every token: argmax, temperature sampling, residual add. */
+class SamplingKernelsTest {
+    private static CudaDevice device;
+    private static KernelModules modules;
+    private static KernelLaunch launch;
+
+    @BeforeAll
+    static void open() {
+        EmulatedDriver.require();
+        device = CudaDevice.open(0);
+        modules = new KernelModules(device, KernelSource.PTX);
+        launch = new KernelLaunch(modules, device);
+    }
+
+    @AfterAll
+    static void close() {
+        if (device == null) return;
+        device.makeCurrent();
+        launch.close();
+        modules.close();
+        device.close();
+    }
+
+    @Test
+    void argmaxPicksTheLargestLogitAndTheLowestIndexOnTies() {
+        int rows = 3, vocab = 1000;
+        float[] logits = new float[rows * vocab];
+        var r = new SplittableRandom(1);
+        for (int i = 0; i < logits.length; i++) logits[i] = (float) r.nextGaussian();
+        logits[417] = 9;               // row 0: clear winner
+        logits[vocab + 5] = 7;         // row 1: a tie, the lower index wins
+        logits[vocab + 800] = 7;
+        logits[2 * vocab + 999] = 8;   // row 2: the last entry
+        try (DeviceBuffer in = upload(logits); DeviceBuffer out = device.allocate(4L * rows)) {
+            launch.of(Kernel.ARGMAX).ptr(out).ptr(in).i(vocab).run(rows, 1, 256);
+            int[] expected = new int[rows];
+            for (int row = 0; row < rows; row++) expected[row] = Sampler.argmax(logits, row * vocab, vocab);
+            assertArrayEquals(expected, downloadInts(out, rows));
+            assertArrayEquals(new int[] {417, 5, 999}, expected);
+        }
+    }
+
+    @Test
+    void temperatureSamplingInvertsTheCumulativeDistribution() {
+        int vocab = 700;
+        float temperature = 0.7f;
+        float[] logits = new float[vocab];
+        var r = new SplittableRandom(2);
+        for (int i = 0; i < vocab; i++) logits[i] = (float) (2 * r.nextGaussian());
+        double max = Double.NEGATIVE_INFINITY;
+        for (float l : logits) max = Math.max(max, l);
+        double[] cdf = new double[vocab];
+        double total = 0;
+        for (int i = 0; i < vocab; i++) cdf[i] = total += Math.exp((logits[i] - max) / temperature);
+        try (DeviceBuffer in = upload(logits); DeviceBuffer out = device.allocate(4)) {
+            for (float u : new float[] {0.001f, 0.25f, 0.5f, 0.9f, 0.999f}) {
+                int expected = 0;
+                while (cdf[expected] <= u * total) expected++;
+                launch.of(Kernel.SAMPLE_TEMPERATURE).ptr(out).ptr(in).i(vocab).f(temperature).f(u).run(1, 1, 256);
+                assertEquals(expected, downloadInts(out, 1)[0], "u = " + u);
+            }
+        }
+    }
+
+    @Test
+    void residualAddAddsElementwise() {
+        float[] x = {1, 2, 3, 4, 5}, y = {10, 20, 30, 40, 50};
+        try (DeviceBuffer dx = upload(x); DeviceBuffer dy = upload(y)) {
+            launch.of(Kernel.RESIDUAL_ADD).ptr(dx).ptr(dy).i(x.length).run(1, 1, 32);
+            float[] out = new float[x.length];
+            try (FloatPointer host = new FloatPointer(x.length)) {
+                check(cuMemcpyDtoH(host, dx.address(), 4L * x.length), "cuMemcpyDtoH");
+                host.get(out);
+            }
+            assertArrayEquals(new float[] {11, 22, 33, 44, 55}, out);
+        }
+    }
+
+    private static DeviceBuffer upload(float[] values) {
+        device.makeCurrent();
+        DeviceBuffer b = device.allocate(4L * values.length);
+        try (FloatPointer host = new FloatPointer(values)) {
+            check(cuMemcpyHtoD(b.address(), host, b.bytes()), "cuMemcpyHtoD");
+        }
+        return b;
+    }
+
+    private static int[] downloadInts(DeviceBuffer b, int count) {
+        device.synchronize();
+        int[] out = new int[count];
+        try (IntPointer host = new IntPointer(count)) {
+            check(cuMemcpyDtoH(host, b.address(), 4L * count), "cuMemcpyDtoH");
+            host.get(out);
+        }
+        return out;
+    }
+}
