@@ -42,9 +42,20 @@ public final class CoreGroup implements AutoCloseable {
         return size;
     }
 
+    /**
+     * Below this many multiply-adds a task runs on the calling thread: waking other cores costs
+     * microseconds, more than a small matrix takes.
+     */
+    public static final long MIN_PARALLEL_WORK = 1L << 16;
+
     /** Runs {@code task} over [0, n) split across the cores; returns when every slice is done. */
     public void parallelFor(int n, RangeTask task) {
-        if (size == 1 || n < 2) {
+        parallelFor(n, Long.MAX_VALUE, task);
+    }
+
+    /** As {@link #parallelFor(int, RangeTask)}, inline when {@code work} (multiply-adds) is small. */
+    public void parallelFor(int n, long work, RangeTask task) {
+        if (size == 1 || n < 2 || work < MIN_PARALLEL_WORK) {
             task.run(0, 0, n);
             return;
         }

@@ -81,7 +81,7 @@ final class CpuForward {
         attCache = cache;
         attLayer = layer;
         attStart = startPos;
-        cores.parallelFor(n * heads, attentionTask);
+        cores.parallelFor(n * heads, (long) n * heads * (startPos + n) * headDim * 2, attentionTask);
         attCache = null;
 
         matmul(w.wo(), attOut, n, xb, dim);
@@ -114,7 +114,7 @@ final class CpuForward {
         mmOut = out;
         mmOutOff = outOff;
         mmStride = outStride;
-        cores.parallelFor(w.rows(), matmulTask);
+        cores.parallelFor(w.rows(), (long) w.rows() * w.cols() * n, matmulTask);
         mmX = mmOut = null;
     }
 
