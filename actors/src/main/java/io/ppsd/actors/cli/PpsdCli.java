@@ -13,9 +13,16 @@ public final class PpsdCli {
         System.exit(run(args));
     }
 
-    /** Runs the CLI without exiting (tests call this). */
+    /** Runs the CLI without exiting. */
     public static int run(String... args) {
+        return run(new java.io.PrintWriter(System.out, true), new java.io.PrintWriter(System.err, true), args);
+    }
+
+    /** Runs the CLI with its output captured (tests). */
+    public static int run(java.io.PrintWriter out, java.io.PrintWriter err, String... args) {
         var cli = new CommandLine(new PpsdCli());
+        cli.setOut(out);
+        cli.setErr(err);
         cli.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             cmd.getErr().println("error: " + (ex.getMessage() == null ? ex.toString() : ex.getMessage()));
             if (System.getenv("PPSD_DEBUG") != null) ex.printStackTrace(cmd.getErr());

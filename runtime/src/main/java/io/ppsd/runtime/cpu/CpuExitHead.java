@@ -56,7 +56,8 @@ final class CpuExitHead {
             forward.logits(norm, projection, scratch, 1, logits);
             return;
         }
-        KvCache cache = caches.computeIfAbsent(seq, s -> new KvCache(1, config.kvDim(), config.maxPositions()));
+        KvCache cache = caches.get(seq);
+        if (cache == null) cache = caches.put(seq, new KvCache(1, config.kvDim(), config.maxPositions()));
         if (cache.length() != startPos) {
             throw new IllegalStateException("exit head cache of sequence " + seq + " has " + cache.length()
                     + " positions but the draft starts at " + startPos);

@@ -92,7 +92,8 @@ public final class CpuStageExecutor implements StageExecutor {
 
     @Override
     public void forward(long seq, int startPos, int n, float[] hidden) {
-        KvCache cache = caches.computeIfAbsent(seq, s -> new KvCache(layers.length, config.kvDim(), config.maxPositions()));
+        KvCache cache = caches.get(seq);
+        if (cache == null) cache = caches.put(seq, new KvCache(layers.length, config.kvDim(), config.maxPositions()));
         if (cache.length() != startPos) {
             throw new IllegalStateException("sequence " + seq + " has " + cache.length() + " cached positions on stage "
                     + spec.layers() + " but forward starts at " + startPos + " (truncate first to recompute)");

@@ -1,7 +1,6 @@
 package io.ppsd.runtime.cpu;
 
 import java.util.Arrays;
-import java.util.function.LongFunction;
 
 /**
  * Sequence id → value, open addressing on primitive longs, so that looking up a sequence's cache
@@ -21,14 +20,13 @@ final class SequenceTable<V> {
         }
     }
 
-    V computeIfAbsent(long key, LongFunction<V> create) {
-        V v = get(key);
-        if (v != null) return v;
-        v = create.apply(key);
+    /** Adds a value for a key that has none; returns the value. */
+    V put(long key, V value) {
+        if (get(key) != null) throw new IllegalStateException("sequence " + key + " already present");
         if (2 * (size + 1) > keys.length) grow();
-        insert(key, v);
+        insert(key, value);
         size++;
-        return v;
+        return value;
     }
 
     @SuppressWarnings("unchecked")
