@@ -49,6 +49,8 @@ public final class InProcessPipeline implements AutoCloseable {
     private final int prefillChunk;
     private final Chaos chaos;
     private final AtomicLong nextSeq = new AtomicLong(1);
+    /** Spin for messages only when every stage can have a core of its own. */
+    private final boolean spinBeforeBlocking;
 
     public InProcessPipeline(List<StageExecutor> executors, int prefillChunk, Chaos chaos) {
         if (executors.size() < 2) throw new IllegalArgumentException("a PPSD pipeline needs at least 2 stages, got " + executors.size());
@@ -56,6 +58,7 @@ public final class InProcessPipeline implements AutoCloseable {
         this.prefillChunk = prefillChunk;
         this.chaos = chaos;
         int n = executors.size();
+        this.spinBeforeBlocking = !chaos.active() && n <= Runtime.getRuntime().availableProcessors();
         for (int k = 0; k < n; k++) workers.add(new Worker(k, chaos.active() ? new SplittableRandom(chaos.seed() * 31 + k) : null));
         for (int k = 0; k < n; k++) {
             var outbox = new Outbox(k);
@@ -253,7 +256,13 @@ public final class InProcessPipeline implements AutoCloseable {
                     PipelineMessage m = inbox.poll();
                     if (m == null) {
                         if (logic.step()) continue;
-                        m = inbox.poll(100, TimeUnit.MILLISECONDS);
+                        // With a core per stage, spin briefly: the next message is usually microseconds away
+                        // and waking a parked thread costs more than that.
+                        for (int spin = 0; spinBeforeBlocking && m == null && spin < 20_000; spin++) {
+                            Thread.onSpinWait();
+                            m = inbox.poll();
+                        }
+                        if (m == null) m = inbox.poll(100, TimeUnit.MILLISECONDS);
                         if (m == null) continue;
                     }
                     if (random != null && chaos.maxStageDelayMicros() > 0) {

@@ -134,4 +134,29 @@ class SimulatedLatencyExecutorTest {
             }
         }
     }
+
+    @Test
+    void simulatedBackendOpensPaddedStagesAndSlowMotionScalesEveryTime() {
+        var model = RandomModel.small(5);
+        Path dir = model.write(tmp.resolve("m"), 2, 1f);
+        var profiles = DeviceProfiles.load();
+        try (var files = ModelFiles.open(dir);
+             var stage = new SimulatedStageExecutorFactory(profiles).open(files, new StageSpec(new io.ppsd.runtime.stage.LayerRange(0, 2), true, false, "norm"),
+                     io.ppsd.runtime.stage.Device.parse("simulated:0"), LoadProgress.NONE)) {
+            var sim = (SimulatedLatencyExecutor) stage;
+            assertEquals(profiles.defaultProfile(), sim.profile().name());
+            float[] h = new float[files.config().hiddenSize()];
+            float[] logits = new float[files.config().vocabSize()];
+            sim.embed(new int[] {3}, 0, 1, h);
+            sim.forward(1, 0, 1, h);
+            sim.draft(1, 0, 1, h, logits);
+            assertEquals(2, sim.stats().calls());
+            assertTrue(sim.stats().targetNanos() >= sim.profile().forwardNanos(2, 1) + sim.profile().draftNanos(ExitHeadKind.NORM, 1));
+        }
+        var a100 = profiles.get("A100-13B");
+        var slow = a100.slowedBy(2);
+        assertEquals(2 * a100.layerNanos(1), slow.layerNanos(1), 2);
+        assertEquals(2 * a100.layerNanos(500), slow.layerNanos(500), 2);
+        assertEquals(2 * a100.logitsNanos(1), slow.logitsNanos(1), 2);
+    }
 }
