@@ -65,9 +65,14 @@ class ReferenceLogitsTest {
     }
 
     static void assertClose(float[] expected, float[] actual, String what) {
+        assertClose(expected, actual, what, 1e-4f);
+    }
+
+    static void assertClose(float[] expected, float[] actual, String what, float tolerance) {
+        assertEquals(expected.length, actual.length, what + ": length");
         float max = 0;
         for (int i = 0; i < expected.length; i++) max = Math.max(max, Math.abs(expected[i] - actual[i]));
-        assertTrue(max <= 1e-4f, what + ": max |Δlogit| = " + max);
+        assertTrue(max <= tolerance, what + ": max |Δlogit| = " + max);
     }
 
     static int[] ints(JsonNode a) {
