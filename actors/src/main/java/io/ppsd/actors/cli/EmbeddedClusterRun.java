@@ -45,6 +45,10 @@ record EmbeddedClusterRun(Path model, String prompt, String head, Integer exitLa
                 pekko.coordinated-shutdown.exit-jvm = off
                 """.formatted(model.toAbsolutePath().toString().replace("\\", "/"), head == null ? "" : head, exitLayer == null ? 0 : exitLayer,
                 stageSizes == null ? "" : Arrays.stream(stageSizes).mapToObj(Integer::toString).collect(Collectors.joining(", ")), devices);
+        if (System.getenv("PPSD_LOG") == null) {
+            // A one-shot run prints its result; the node's own life (stages loaded, released) is noise here.
+            ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.ppsd.actors")).setLevel(ch.qos.logback.classic.Level.WARN);
+        }
         ActorSystem<Void> system = PpsdNode.startAlone(ConfigFactory.parseString(conf));
         try {
             var params = new GenerateParams(maxTokens, sampling.temperature(), sampling.topK(), sampling.topP(),
