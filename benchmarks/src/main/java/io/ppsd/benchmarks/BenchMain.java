@@ -1,0 +1,88 @@
+package io.ppsd.benchmarks;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code ./ppsd bench}: runs a benchmark suite and writes its results under
+ * {@code benchmarks/results/<suite>/}, or the JMH kernel microbenchmarks.
+ */
+@Command(name = "ppsd bench", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Measures decoding strategies and writes results.csv, results.json, results.md and PNG plots.",
+                "Suites: default (AR, EESD γ=1..8, PPSD on CPU and simulated devices), ppsd (AR and PPSD only),",
+                "decode-speed (CPU AR tokens/s of several model sizes, F32 and BF16, next to Jlama)."})
+public final class BenchMain implements Callable<Integer> {
+    @Option(names = "--suite", defaultValue = "default", description = "default, ppsd or decode-speed (default: ${DEFAULT-VALUE})")
+    String suite;
+
+    @Option(names = "--out", description = "output directory (default: benchmarks/results/<suite>[-quick])")
+    Path out;
+
+    @Option(names = "--quick", description = "a few configurations with few tokens (≤ 2 minutes; the CI smoke test)")
+    boolean quick;
+
+    @Option(names = "--model", description = "model directory (default: models/ppsd-mini, or its random stand-in until its weights exist)")
+    Path model;
+
+    @Option(names = "--stand-in", description = "use the random-weight stand-in with ppsd-mini's shapes (generated once)")
+    boolean standIn;
+
+    @Option(names = "--threads", defaultValue = "2", description = "CPU cores for real computation (default: ${DEFAULT-VALUE})")
+    int threads;
+
+    @Option(names = "--profile", description = "simulated device profile from ppsd.device-profiles (default: ppsd.simulated.profile)")
+    String profile;
+
+    @Option(names = "--slow-motion", defaultValue = "2", description = {"run simulated devices this many times slower (ratios unchanged),",
+            "so that 2 host cores keep up with an 8-stage pipeline's real computation (default: ${DEFAULT-VALUE})"})
+    double slowMotion;
+
+    @Option(names = "--transport", split = ",", defaultValue = "in-process", description = "PPSD transports to measure (default: ${DEFAULT-VALUE})")
+    List<String> transports = new ArrayList<>();
+
+    @Option(names = "--replot", description = "redraw the plots and results.md of a results directory from its results.json")
+    Path replot;
+
+    @Option(names = "--jmh", description = "run the JMH kernel microbenchmarks instead of a suite")
+    boolean jmh;
+
+    @Option(names = "--jmh-args", description = "extra JMH arguments, e.g. \"-f 1 -wi 2 -i 3 Matmul\"")
+    String jmhArgs;
+
+    private String[] args;
+
+    public static void main(String[] args) {
+        // logback.xml is on the launcher's class path twice (classes dir and jar); keep its status report quiet.
+        System.setProperty("logback.statusListenerClass", "ch.qos.logback.core.status.NopStatusListener");
+        var main = new BenchMain();
+        main.args = args;
+        System.exit(new CommandLine(main).execute(args));
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        RepoLayout repo = RepoLayout.find();
+        String commandLine = "./ppsd bench " + String.join(" ", args == null ? new String[0] : args);
+        if (replot != null) {
+            var rows = io.ppsd.benchmarks.report.ResultFiles.readJson(replot.resolve("results.json"), io.ppsd.benchmarks.report.ResultRow.class);
+            io.ppsd.benchmarks.report.ResultPlots.write(replot, rows);
+            String md = java.nio.file.Files.readString(replot.resolve("results.md"));
+            int cut = md.indexOf("### PPSD against theory");
+            java.nio.file.Files.writeString(replot.resolve("results.md"), (cut < 0 ? "" : md.substring(0, cut)) + io.ppsd.benchmarks.report.ResultTable.markdown(rows));
+            return 0;
+        }
+        if (standIn) model = io.ppsd.benchmarks.model.ModelChoice.standIn(repo);
+        if (jmh) return KernelBenchmarks.run(jmhArgs, out != null ? out : repo.results("jmh"), commandLine);
+        if (suite.equals("decode-speed")) {
+            new DecodeSpeedCommand(quick, model, out, threads, commandLine, repo, System.err).run();
+        } else {
+            new SpeculationCommand(suite, quick, model, out, threads, profile, slowMotion, transports, commandLine, repo, System.err).run();
+        }
+        return 0;
+    }
+}
