@@ -98,6 +98,7 @@ public final class PpsdClient {
             ActorRef<GenerationEvent> events = ctx.messageAdapter(GenerationEvent.class, e -> e);
             ctx.getSystem().receptionist().tell(Receptionist.subscribe(Gateway.SERVICE_KEY, listings));
             boolean[] sent = {false};
+            boolean[] cancelPending = {false};
             @SuppressWarnings("unchecked")
             ActorRef<GatewayCommand>[] gatewayUsed = new ActorRef[1];
             return Behaviors.withTimers(timers -> {
@@ -111,10 +112,13 @@ public final class PpsdClient {
                             ActorRef<GatewayCommand> gateway = gateways.iterator().next();
                             gatewayUsed[0] = gateway;
                             gateway.tell(new GatewayCommand.Generate(requestId, text, tokenIds, params, events));
+                            // A cancel that came before the gateway was found follows the request.
+                            if (cancelPending[0]) gateway.tell(new GatewayCommand.Cancel(requestId));
                             return Behaviors.same();
                         })
                         .onMessageEquals(CANCEL, () -> {
                             if (gatewayUsed[0] != null) gatewayUsed[0].tell(new GatewayCommand.Cancel(requestId));
+                            else cancelPending[0] = true;
                             return Behaviors.same();
                         })
                         .onMessageEquals("no-gateway", () -> {
