@@ -54,6 +54,7 @@ public final class EesdDecoder {
         var draftSampler = new Sampler(sp, vocab);
         var verifier = new Verifier(new Sampler(new SamplingParams(sp.temperature(), sp.topK(), sp.topP(), sp.repetitionPenalty(), sp.seed() ^ 0x5DEECE66DL), vocab), vocab);
         boolean greedy = sp.isGreedy();
+        boolean penalized = sp.repetitionPenalty() != 1f;
         for (StageExecutor s : stages) s.release(seq);
 
         float[] hidden = new float[(maxDraft + 1) * dim];
@@ -92,7 +93,8 @@ public final class EesdDecoder {
                     // The head also sees position p+g (its draft is unused) so a head cache has no holes.
                     first.draft(seq, p + i, 1, row, draftLogits);
                     if (i < g) {
-                        int historyLength = draftHistory(out, path, i, history);
+                        // Only a repetition penalty reads the history; don't copy it for nothing.
+                        int historyLength = penalized ? draftHistory(out, path, i, history) : 0;
                         int d;
                         if (greedy) {
                             d = draftSampler.sample(draftLogits, 0, history, historyLength);

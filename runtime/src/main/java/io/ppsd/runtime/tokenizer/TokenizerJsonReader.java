@@ -168,20 +168,21 @@ final class TokenizerJsonReader {
         return out;
     }
 
+    /** The components of a "Sequence" node, each read by {@code reader} with its own path for errors. */
+    private <T> List<T> steps(JsonNode node, String key, String where, java.util.function.BiFunction<JsonNode, String, T> reader) {
+        List<T> steps = new ArrayList<>();
+        JsonNode list = array(node, key, where);
+        for (int i = 0; i < list.size(); i++) steps.add(reader.apply(list.get(i), where + "." + key + "[" + i + "]"));
+        return steps;
+    }
+
     private TextNormalizer readNormalizer(JsonNode node, String where) {
         if (node == null || node.isNull()) {
             return null;
         }
         String type = type(node, where);
         return switch (type) {
-            case "Sequence" -> {
-                List<TextNormalizer> steps = new ArrayList<>();
-                JsonNode list = array(node, "normalizers", where);
-                for (int i = 0; i < list.size(); i++) {
-                    steps.add(readNormalizer(list.get(i), where + ".normalizers[" + i + "]"));
-                }
-                yield new TextNormalizer.Sequence(steps);
-            }
+            case "Sequence" -> new TextNormalizer.Sequence(steps(node, "normalizers", where, this::readNormalizer));
             case "Prepend" -> new TextNormalizer.Prepend(text(node, "prepend", where + ".prepend"));
             case "Replace" -> new TextNormalizer.Replace(pattern(node, where), text(node, "content", where + ".content"));
             case "NFC" -> new TextNormalizer.UnicodeForm(Normalizer.Form.NFC);
@@ -200,14 +201,7 @@ final class TokenizerJsonReader {
         }
         String type = type(node, where);
         return switch (type) {
-            case "Sequence" -> {
-                List<PreTokenizer> steps = new ArrayList<>();
-                JsonNode list = array(node, "pretokenizers", where);
-                for (int i = 0; i < list.size(); i++) {
-                    steps.add(readPreTokenizer(list.get(i), where + ".pretokenizers[" + i + "]"));
-                }
-                yield new PreTokenizer.Sequence(steps);
-            }
+            case "Sequence" -> new PreTokenizer.Sequence(steps(node, "pretokenizers", where, this::readPreTokenizer));
             case "Split" -> {
                 String behavior = text(node, "behavior", where + ".behavior");
                 PreTokenizer.Behavior b = switch (behavior) {
@@ -238,14 +232,7 @@ final class TokenizerJsonReader {
         }
         String type = type(node, where);
         return switch (type) {
-            case "Sequence" -> {
-                List<TokenDecoder> steps = new ArrayList<>();
-                JsonNode list = array(node, "decoders", where);
-                for (int i = 0; i < list.size(); i++) {
-                    steps.add(readDecoder(list.get(i), where + ".decoders[" + i + "]"));
-                }
-                yield new TokenDecoder.Sequence(steps);
-            }
+            case "Sequence" -> new TokenDecoder.Sequence(steps(node, "decoders", where, this::readDecoder));
             case "ByteLevel" -> new TokenDecoder.ByteLevel();
             case "Replace" -> new TokenDecoder.Replace(pattern(node, where), text(node, "content", where + ".content"));
             case "ByteFallback" -> new TokenDecoder.ByteFallback();
