@@ -1,6 +1,7 @@
 package io.ppsd.actors;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -113,5 +114,25 @@ class BadInputTest {
         garbage[4] = 99; // the message type byte (after a 4-byte empty session length)
         assertThrows(NotSerializableException.class, () -> serializer.fromBinary(garbage, "D1"));
         assertThrows(NotSerializableException.class, () -> serializer.fromBinary(bytes, "X"));
+    }
+
+    @Test
+    void probesSurviveSerializationAndMalformedOnesAreRefused() throws Exception {
+        var serializer = new StageMessageSerializer((ExtendedActorSystem) Adapter.toClassic(system));
+        org.apache.pekko.actor.typed.ActorRef<StageCommand.Probe> replyTo = system.ignoreRef();
+        var probe = new StageCommand.Probe(3, new float[] {0.5f, -1f}, List.of(new StageCommand.Probe.Stamp(-1, "pekko://ppsd@127.0.0.1:1", 0, 11),
+                new StageCommand.Probe.Stamp(0, "pekko://ppsd@127.0.0.1:2", 12, 13)), replyTo);
+        byte[] bytes = serializer.toBinary(probe);
+        assertEquals("P1", serializer.manifest(probe));
+        var back = (StageCommand.Probe) serializer.fromBinary(bytes, "P1");
+        assertEquals(probe.id(), back.id());
+        assertArrayEquals(probe.payload(), back.payload());
+        assertEquals(probe.trail(), back.trail());
+        for (int cut : List.of(0, 5, bytes.length / 2, bytes.length - 1)) {
+            byte[] truncated = java.util.Arrays.copyOf(bytes, cut);
+            assertThrows(NotSerializableException.class, () -> serializer.fromBinary(truncated, "P1"), "cut at " + cut);
+        }
+        byte[] longer = java.util.Arrays.copyOf(bytes, bytes.length + 1);
+        assertThrows(NotSerializableException.class, () -> serializer.fromBinary(longer, "P1"));
     }
 }

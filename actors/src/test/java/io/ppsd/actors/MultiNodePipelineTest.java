@@ -6,11 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.ConfigFactory;
 import io.ppsd.actors.client.PpsdClient;
+import io.ppsd.actors.probe.Hop;
+import io.ppsd.actors.probe.HopProbe;
 import io.ppsd.actors.protocol.GenerateParams;
 import io.ppsd.actors.protocol.GenerationEvent;
 import io.ppsd.actors.stage.DeviceSlots;
 import io.ppsd.runtime.testing.RandomModel;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -73,6 +76,15 @@ class MultiNodePipelineTest {
             // 4 + 7 stages on 11 devices: every device of both stage hosts is taken, once.
             String held1 = DeviceSlots.get(cluster.node(1)).describe(), held2 = DeviceSlots.get(cluster.node(2)).describe();
             assertEquals(11, count(held1, "=") + count(held2, "="), held1 + " / " + held2);
+
+            // The 7 stages of "eight" span both stage hosts, so their ring has hops across nodes;
+            // the prober's node hosts no stage, so its hops are always remote.
+            var probes = HopProbe.measure(cluster.node(0), new HopProbe.Settings("eight", 20, 3, 64, Duration.ofSeconds(60)))
+                    .toCompletableFuture().get(120, TimeUnit.SECONDS);
+            assertEquals(20 * 9, probes.hops().size());
+            assertTrue(probes.hops().stream().filter(h -> !h.betweenStages()).allMatch(Hop::remote));
+            assertTrue(probes.hops().stream().anyMatch(h -> h.betweenStages() && h.remote()), "no hop crossed nodes");
+            assertTrue(probes.hops().stream().allMatch(h -> h.nanos() > 0));
         }
     }
 

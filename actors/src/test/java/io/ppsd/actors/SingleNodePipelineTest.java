@@ -7,10 +7,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.typesafe.config.ConfigFactory;
 import io.ppsd.actors.client.PpsdClient;
 import io.ppsd.actors.node.PpsdNode;
+import io.ppsd.actors.probe.Hop;
+import io.ppsd.actors.probe.HopProbe;
 import io.ppsd.actors.protocol.GenerateParams;
 import io.ppsd.actors.protocol.GenerationEvent;
 import io.ppsd.runtime.testing.RandomModel;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -75,6 +78,26 @@ class SingleNodePipelineTest {
             assertEquals(expected.get(i).length, done.stats().generatedTokens());
             assertTrue(done.stats().draftsVerified() > 0, "drafts were verified");
         }
+    }
+
+    @Test
+    void probesMeasureEveryHopOfThePipeline() throws Exception {
+        var settings = new HopProbe.Settings("eight", 40, 5, 128, Duration.ofSeconds(60));
+        var result = HopProbe.measure(system, settings).toCompletableFuture().get(120, TimeUnit.SECONDS);
+        // Per cycle: prober → 0, seven hidden-state hops 0 → 1 … 6 → 7, the verdict hop 7 → 0, 0 → prober.
+        assertEquals(40 * 10, result.hops().size());
+        assertEquals(40 * 8, result.hops().stream().filter(Hop::betweenStages).count());
+        for (int k = 0; k < 8; k++) {
+            int from = k, to = (k + 1) % 8;
+            assertEquals(40, result.hops().stream().filter(h -> h.from() == from && h.to() == to).count(), "hop " + from + " → " + to);
+        }
+        assertTrue(result.hops().stream().allMatch(h -> !h.remote() && h.nanos() > 0), "one node: every hop local and forward in time");
+        var latency = result.latency();
+        assertEquals(1, latency.size());
+        assertEquals("local", latency.getFirst().kind());
+        assertEquals(320, latency.getFirst().count());
+        assertTrue(latency.getFirst().medianMicros() <= latency.getFirst().p99Micros());
+        for (long rt : result.roundTripNanos()) assertTrue(rt > 0);
     }
 
     @Test

@@ -42,7 +42,7 @@ public final class BenchMain implements Callable<Integer> {
             "so that 2 host cores keep up with an 8-stage pipeline's real computation (default: ${DEFAULT-VALUE})"})
     double slowMotion;
 
-    @Option(names = "--transport", split = ",", defaultValue = "in-process", description = "PPSD transports to measure (default: ${DEFAULT-VALUE})")
+    @Option(names = "--transport", split = ",", defaultValue = "in-process", description = {"PPSD transports to measure: in-process, actors (one JVM),", "actors-cluster (2-4 node JVMs on loopback) (default: ${DEFAULT-VALUE})"})
     List<String> transports = new ArrayList<>();
 
     @Option(names = "--replot", description = "redraw the plots and results.md of a results directory from its results.json")
@@ -73,7 +73,9 @@ public final class BenchMain implements Callable<Integer> {
             io.ppsd.benchmarks.report.ResultPlots.write(replot, rows);
             String md = java.nio.file.Files.readString(replot.resolve("results.md"));
             int cut = md.indexOf("### PPSD against theory");
-            java.nio.file.Files.writeString(replot.resolve("results.md"), (cut < 0 ? "" : md.substring(0, cut)) + io.ppsd.benchmarks.report.ResultTable.markdown(rows));
+            int hops = md.indexOf(io.ppsd.benchmarks.report.HopTable.HEADING);
+            java.nio.file.Files.writeString(replot.resolve("results.md"), (cut < 0 ? "" : md.substring(0, cut))
+                    + io.ppsd.benchmarks.report.ResultTable.markdown(rows) + (hops < 0 ? "" : "\n" + md.substring(hops)));
             return 0;
         }
         if (standIn) model = io.ppsd.benchmarks.model.ModelChoice.standIn(repo);

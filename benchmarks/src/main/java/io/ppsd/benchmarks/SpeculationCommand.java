@@ -1,6 +1,8 @@
 package io.ppsd.benchmarks;
 
 import io.ppsd.benchmarks.model.ModelChoice;
+import io.ppsd.benchmarks.report.HopRow;
+import io.ppsd.benchmarks.report.HopTable;
 import io.ppsd.benchmarks.report.ResultFiles;
 import io.ppsd.benchmarks.report.ResultPlots;
 import io.ppsd.benchmarks.report.ResultRow;
@@ -51,8 +53,10 @@ public record SpeculationCommand(String suite, boolean quick, Path model, Path o
                     suite, quick ? " (quick)" : "", configs.size(), modelDir, config.numLayers(), prompts.size(), prompts.source(),
                     settings.newTokens(), settings.repetitions(), outDir);
             List<ResultRow> rows;
+            List<HopRow> hops;
             try (var runner = new SuiteRunner(suite, modelDir.getFileName().toString(), files, prompts.tokens(), settings, console)) {
                 rows = runner.run(configs);
+                hops = runner.hopRows();
             }
             Map<String, Object> meta = new LinkedHashMap<>();
             meta.put("suite", suite);
@@ -73,8 +77,12 @@ public record SpeculationCommand(String suite, boolean quick, Path model, Path o
             ResultFiles.writeCsv(outDir.resolve("results.csv"), rows, ResultRow.class);
             ResultFiles.writeJson(outDir.resolve("results.json"), meta, rows);
             Files.writeString(outDir.resolve("results.md"), "Command: `" + commandLine + "`  \nMachine: " + MachineDescription.current()
-                    + "  \nDate: " + meta.get("date") + "  \nModel: " + modelDir + "\n\n" + ResultTable.markdown(rows));
+                    + "  \nDate: " + meta.get("date") + "  \nModel: " + modelDir + "\n\n" + ResultTable.markdown(rows) + HopTable.markdown(hops));
             ResultPlots.write(outDir, rows);
+            if (!hops.isEmpty()) {
+                ResultFiles.writeCsv(outDir.resolve("hops.csv"), hops, HopRow.class);
+                ResultPlots.writeHops(outDir, hops);
+            }
             console.printf("wrote %s (%.0f s)%n", outDir, (System.nanoTime() - t0) / 1e9);
         }
         return outDir;

@@ -52,7 +52,7 @@ record EmbeddedClusterRun(Path model, String prompt, String head, Integer exitLa
         ActorSystem<Void> system = PpsdNode.startAlone(ConfigFactory.parseString(conf));
         try {
             var params = new GenerateParams(maxTokens, sampling.temperature(), sampling.topK(), sampling.topP(),
-                    sampling.repetitionPenalty(), sampling.seed(), stop, 600_000, null);
+                    sampling.repetitionPenalty(), sampling.seed(), stop, 600_000, null, false);
             if (!json) {
                 out.print(prompt);
                 out.flush();

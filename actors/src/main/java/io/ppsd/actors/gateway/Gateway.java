@@ -99,7 +99,7 @@ public final class Gateway extends AbstractBehavior<Gateway.Command> {
             }
             Session.sampling(g.params()); // validates the sampling parameters
             var session = getContext().spawn(Session.create(id, prompt, g.params(), pipeline, tokenizer,
-                    LocalDecoding.stopTokens(tokenizer, config), settings, g.replyTo()), "session-" + (++sessionCounter));
+                    g.params().ignoreEos() ? new int[0] : LocalDecoding.stopTokens(tokenizer, config), settings, g.replyTo()), "session-" + (++sessionCounter));
             getContext().watchWith(session, new SessionEnded(id));
             running.put(id, session);
         } catch (RuntimeException e) {

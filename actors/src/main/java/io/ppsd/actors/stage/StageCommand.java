@@ -2,6 +2,7 @@ package io.ppsd.actors.stage;
 
 import io.ppsd.actors.session.SessionCommand;
 import io.ppsd.runtime.ppsd.PipelineMessage;
+import java.util.List;
 import org.apache.pekko.actor.typed.ActorRef;
 
 /** The protocol of {@link StageEntity}. */
@@ -15,4 +16,36 @@ public sealed interface StageCommand {
 
     /** Self-message: do one unit of own work (stage 0 drafts one position), then look at the mailbox again. */
     enum Step implements StageCommand, org.apache.pekko.actor.NoSerializationVerificationNeeded { INSTANCE }
+
+    /**
+     * A measurement message that takes the path the decode traffic takes — stage 0 → 1 → … → last
+     * (the hidden-state hops), last → 0 (the verdict hop) — and then returns to {@code replyTo}.
+     * It goes through the same entity references, mailboxes, dispatcher and serializer as a
+     * {@link Deliver}, carrying {@code payload} as a hidden-state row would. Every stage appends a
+     * {@link Stamp} when it forwards it, so the time of each hop can be read off the trail.
+     * See {@link io.ppsd.actors.probe.HopProbe}.
+     */
+    record Probe(long id, float[] payload, List<Stamp> trail, ActorRef<Probe> replyTo) implements StageCommand {
+        public Probe {
+            trail = List.copyOf(trail);
+        }
+
+        /**
+         * Where the probe was ({@code stage}, -1 for the prober) on which node (cluster address),
+         * when it arrived and when it was sent on, in {@link System#nanoTime()} of that node.
+         */
+        public record Stamp(int stage, String node, long receivedNanos, long sentNanos) {}
+
+        /** This probe with one more stamp on its trail. */
+        public Probe stamped(Stamp stamp) {
+            var longer = new java.util.ArrayList<>(trail);
+            longer.add(stamp);
+            return new Probe(id, payload, longer, replyTo);
+        }
+
+        /** True when stage 0 already saw this probe: back at stage 0, its cycle is complete. */
+        public boolean passedStageZero() {
+            return trail.stream().anyMatch(s -> s.stage() == 0);
+        }
+    }
 }

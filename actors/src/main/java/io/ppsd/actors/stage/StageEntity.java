@@ -27,6 +27,7 @@ import org.apache.pekko.actor.typed.javadsl.Receive;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
+import org.apache.pekko.cluster.typed.Cluster;
 
 /**
  * One pipeline stage as a cluster-sharded entity ({@code <pipeline>/<stage>}): it takes a device of
@@ -49,6 +50,8 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
     /** Test-only delaying links per destination stage (null entries: send directly). */
     private final ActorRef<StageCommand.Deliver>[] links;
     private final Map<Long, ActorRef<SessionCommand>> sessions = new HashMap<>();
+    /** This node's cluster address, for the stamps of probes. */
+    private final String node;
     private boolean stepPending;
 
     public static Behavior<StageCommand> create(String entityId, PipelineRegistry pipelines) {
@@ -98,6 +101,7 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
                     return Behaviors.same();
                 })
                 .onMessage(StageCommand.Step.class, s -> Behaviors.same())
+                .onMessage(StageCommand.Probe.class, p -> Behaviors.same())
                 .build();
     }
 
@@ -113,6 +117,7 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
         this.device = device;
         this.executor = executor;
         this.files = files;
+        this.node = Cluster.get(ctx.getSystem()).selfMember().address().toString();
         var sharding = ClusterSharding.get(ctx.getSystem());
         this.stages = new EntityRef[pipeline.stageCount()];
         for (int k = 0; k < stages.length; k++) stages[k] = sharding.entityRefFor(TYPE_KEY, pipeline.entityId(k));
@@ -136,6 +141,7 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
         return newReceiveBuilder()
                 .onMessage(StageCommand.Deliver.class, this::onDeliver)
                 .onMessage(StageCommand.Step.class, s -> onStep())
+                .onMessage(StageCommand.Probe.class, this::onProbe)
                 .onSignal(PostStop.class, s -> onStop())
                 .build();
     }
@@ -165,6 +171,16 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
         } catch (RuntimeException e) {
             getContext().getLog().error("stage {} failed while drafting: {}", entityId, e.toString());
         }
+        return this;
+    }
+
+    /** Passes a probe on along the decode path (k → k+1, last → 0), or back to its prober after a full cycle. */
+    private Behavior<StageCommand> onProbe(StageCommand.Probe p) {
+        long received = System.nanoTime();
+        boolean cycleDone = stageIndex == 0 && p.passedStageZero();
+        StageCommand.Probe forwarded = p.stamped(new StageCommand.Probe.Stamp(stageIndex, node, received, System.nanoTime()));
+        if (cycleDone) p.replyTo().tell(forwarded);
+        else stages[stageIndex == stages.length - 1 ? 0 : stageIndex + 1].tell(forwarded);
         return this;
     }
 

@@ -28,7 +28,8 @@ import org.apache.pekko.serialization.SerializerWithStringManifest;
  * error and dropped by the transport, never half-applied.
  */
 public final class StageMessageSerializer extends SerializerWithStringManifest {
-    private static final String MANIFEST = "D1";
+    private static final String MANIFEST = "D1", PROBE_MANIFEST = "P1";
+    private static final int MAX_STAMPS = 1024;
     private static final int MAX_ARRAY = 64 << 20;
     private static final byte BEGIN = 1, HIDDEN = 2, RESTART = 3, ACCEPTED = 4, ROLLBACK = 5, FINISH = 6;
 
@@ -45,11 +46,12 @@ public final class StageMessageSerializer extends SerializerWithStringManifest {
 
     @Override
     public String manifest(Object o) {
-        return MANIFEST;
+        return o instanceof StageCommand.Probe ? PROBE_MANIFEST : MANIFEST;
     }
 
     @Override
     public byte[] toBinary(Object o) {
+        if (o instanceof StageCommand.Probe p) return probeToBinary(p);
         if (!(o instanceof StageCommand.Deliver d)) throw new IllegalArgumentException("cannot serialize " + o.getClass());
         byte[] session = d.session() == null ? new byte[0] : resolver.toSerializationFormat(d.session()).getBytes(StandardCharsets.UTF_8);
         PipelineMessage m = d.message();
@@ -82,13 +84,14 @@ public final class StageMessageSerializer extends SerializerWithStringManifest {
 
     @Override
     public Object fromBinary(byte[] bytes, String manifest) throws NotSerializableException {
-        if (!MANIFEST.equals(manifest)) throw new NotSerializableException("unknown stage message manifest '" + manifest + "'");
+        if (!MANIFEST.equals(manifest) && !PROBE_MANIFEST.equals(manifest)) {
+            throw new NotSerializableException("unknown stage message manifest '" + manifest + "'");
+        }
         try {
+            if (PROBE_MANIFEST.equals(manifest)) return probeFromBinary(bytes);
             ByteBuffer buf = ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-            int sessionLength = length(buf, 1);
-            byte[] session = new byte[sessionLength];
-            buf.get(session);
-            ActorRef<SessionCommand> ref = sessionLength == 0 ? null : resolver.resolveActorRef(new String(session, StandardCharsets.UTF_8));
+            byte[] session = bytes(buf);
+            ActorRef<SessionCommand> ref = session.length == 0 ? null : resolver.resolveActorRef(new String(session, StandardCharsets.UTF_8));
             byte type = buf.get();
             long seq = buf.getLong();
             PipelineMessage m = switch (type) {
@@ -116,6 +119,47 @@ public final class StageMessageSerializer extends SerializerWithStringManifest {
             n.initCause(e);
             throw n;
         }
+    }
+
+    private byte[] probeToBinary(StageCommand.Probe p) {
+        byte[] replyTo = resolver.toSerializationFormat(p.replyTo()).getBytes(StandardCharsets.UTF_8);
+        byte[][] nodes = p.trail().stream().map(s -> s.node().getBytes(StandardCharsets.UTF_8)).toArray(byte[][]::new);
+        int size = 4 + replyTo.length + 8 + 4 + 4 * p.payload().length + 4;
+        for (byte[] n : nodes) size += 4 + 4 + n.length + 16;
+        ByteBuffer buf = ByteBuffer.allocate(size).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        buf.putInt(replyTo.length).put(replyTo).putLong(p.id());
+        putFloats(buf, p.payload());
+        buf.putInt(nodes.length);
+        for (int i = 0; i < nodes.length; i++) {
+            var s = p.trail().get(i);
+            buf.putInt(s.stage()).putInt(nodes[i].length).put(nodes[i]).putLong(s.receivedNanos()).putLong(s.sentNanos());
+        }
+        return buf.array();
+    }
+
+    private StageCommand.Probe probeFromBinary(byte[] bytes) {
+        ByteBuffer buf = ByteBuffer.wrap(bytes).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        String replyTo = new String(bytes(buf), StandardCharsets.UTF_8);
+        if (replyTo.isEmpty()) throw new IllegalArgumentException("probe without a reply address");
+        long id = buf.getLong();
+        float[] payload = getFloats(buf);
+        if (payload == null) throw new IllegalArgumentException("probe without a payload");
+        int count = buf.getInt();
+        if (count < 0 || count > MAX_STAMPS) throw new IllegalArgumentException(count + " stamps on a probe's trail");
+        var trail = new java.util.ArrayList<StageCommand.Probe.Stamp>(count);
+        for (int i = 0; i < count; i++) {
+            int stage = buf.getInt();
+            String node = new String(bytes(buf), StandardCharsets.UTF_8);
+            trail.add(new StageCommand.Probe.Stamp(stage, node, buf.getLong(), buf.getLong()));
+        }
+        if (buf.hasRemaining()) throw new IllegalArgumentException(buf.remaining() + " trailing bytes");
+        return new StageCommand.Probe(id, payload, trail, resolver.resolveActorRef(replyTo));
+    }
+
+    private static byte[] bytes(ByteBuffer buf) {
+        byte[] b = new byte[length(buf, 1)];
+        buf.get(b);
+        return b;
     }
 
     private static int paramsSize(SequenceParams p) {

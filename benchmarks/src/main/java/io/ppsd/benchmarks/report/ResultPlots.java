@@ -44,6 +44,20 @@ public final class ResultPlots {
         return written;
     }
 
+    /** Median and p99 latency of each kind of actor stage hop, per configuration and payload. */
+    public static Path writeHops(Path dir, List<HopRow> hops) throws IOException {
+        System.setProperty("java.awt.headless", "true");
+        CategoryChart c = new CategoryChartBuilder().width(1000).height(640).title("Actor messaging per stage hop (idle pipeline, probes)")
+                .xAxisTitle("configuration, hop kind, payload").yAxisTitle("µs per hop").build();
+        List<String> x = hops.stream().map(h -> h.device() + " S=" + h.stages() + " " + h.transport() + " " + h.kind() + " " + HopTable.bytes(h.payloadBytes())).toList();
+        c.addSeries("median", x, hops.stream().map(h -> (Number) h.medianMicros()).toList());
+        c.addSeries("p99", x, hops.stream().map(h -> (Number) h.p99Micros()).toList());
+        style(c);
+        c.getStyler().setXAxisLabelRotation(90);
+        ((org.knowm.xchart.style.AxesChartStyler) c.getStyler()).setYAxisDecimalPattern("0");
+        return save(c, dir.resolve("actor-hops"));
+    }
+
     private static CategoryChart ppsdVersusTheory(List<ResultRow> ppsd) {
         CategoryChart c = new CategoryChartBuilder().width(1000).height(640).title("PPSD: measured speedup over AR vs theory at the measured α")
                 .xAxisTitle("configuration").yAxisTitle("speedup over AR (×)").build();

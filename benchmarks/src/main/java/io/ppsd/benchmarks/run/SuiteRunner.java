@@ -1,5 +1,7 @@
 package io.ppsd.benchmarks.run;
 
+import io.ppsd.actors.probe.HopLatency;
+import io.ppsd.benchmarks.report.HopRow;
 import io.ppsd.benchmarks.report.ResultRow;
 import io.ppsd.benchmarks.suite.BenchConfig;
 import io.ppsd.runtime.decode.AutoregressiveDecoder;
@@ -42,6 +44,7 @@ public final class SuiteRunner implements AutoCloseable {
     private final AtomicLong sequences = new AtomicLong(1);
     private final Map<String, Setup> arByDevice = new HashMap<>();
     private Setup current;
+    private final List<HopRow> hopRows = new ArrayList<>();
 
     /** Opened stages and the decoder built over them (a pipeline's threads belong to the decoder). */
     private record Setup(String key, OpenedStages stages, Decoder pipelineDecoder) implements AutoCloseable {
@@ -59,6 +62,17 @@ public final class SuiteRunner implements AutoCloseable {
         this.prompts = prompts;
         this.settings = settings;
         this.console = console;
+    }
+
+    /**
+     * Hidden-state sizes the hop probes carry: this model's row, and a LLaMA-2-13B row (5120 floats,
+     * what a pipeline of the simulated profile's model would send per decoded position).
+     */
+    private static final int THIRTEEN_B_HIDDEN = 5120;
+
+    /** Per-hop messaging latency of every PPSD configuration whose transport sends messages. */
+    public List<HopRow> hopRows() {
+        return List.copyOf(hopRows);
     }
 
     public List<ResultRow> run(List<BenchConfig> configs) {
@@ -153,11 +167,25 @@ public final class SuiteRunner implements AutoCloseable {
         double theory = c.strategy() == BenchConfig.Strategy.AR ? 1 : SpeedupBounds.theory(c, alpha);
         double bound = c.strategy() == BenchConfig.Strategy.AR ? (stages.paddingStats().isEmpty() ? Double.NaN : 1) : SpeedupBounds.profileBound(c, alpha);
         if (!match) log.warn("{}: greedy output differs from autoregressive decoding", c.id());
+        if (c.strategy() == BenchConfig.Strategy.PPSD) probeHops(c, strategy);
         return new ResultRow(suite, modelName, c.id(), c.strategy().name().toLowerCase(Locale.ROOT), c.device().name(), c.transport(), c.stages(),
                 c.head(), c.headKind() == null ? "-" : c.headKind().name().toLowerCase(Locale.ROOT), c.exitLayer(), c.numLayers(), c.gamma(),
                 prompts.size(), settings.newTokens(), reps, median(tps), median(arTps), speedup, min(ratio), max(ratio), alpha, tokensPerStep,
                 committed == 0 ? Double.NaN : (double) wasted / committed, SpeedupBounds.theoryName(c), theory, speedup / theory,
                 bound, speedup / bound, match, after.isEmpty() ? Double.NaN : maxShare, after.isEmpty() ? Double.NaN : overruns, after.isEmpty() ? Double.NaN : maxLate, 0);
+    }
+
+    private void probeHops(BenchConfig c, Decoder pipeline) {
+        for (int floats : new int[] {files.config().hiddenSize(), THIRTEEN_B_HIDDEN}) {
+            HopReport report = pipeline.hops(floats);
+            if (report == null) return;
+            for (HopLatency h : report.latency()) {
+                hopRows.add(new HopRow(c.id(), c.transport(), c.device().name(), c.stages(), report.jvms(), 4 * floats, h.kind(), h.count(),
+                        h.medianMicros(), h.p99Micros(), h.maxMicros()));
+                console.printf(Locale.ROOT, "      %s hops, %d B: median %.1f µs, p99 %.1f µs (%d hops)%n", h.kind(), 4 * floats,
+                        h.medianMicros(), h.p99Micros(), h.count());
+            }
+        }
     }
 
     private Setup setup(BenchConfig c) {

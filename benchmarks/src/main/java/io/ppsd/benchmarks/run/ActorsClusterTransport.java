@@ -1,0 +1,160 @@
+package io.ppsd.benchmarks.run;
+
+import com.typesafe.config.ConfigFactory;
+import io.ppsd.actors.node.PpsdNode;
+import io.ppsd.runtime.decode.GenerationRequest;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.IntStream;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.cluster.MemberStatus;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Join;
+
+/**
+ * The actor pipeline across JVMs on this host: 2 to 4 {@code ppsd node} processes on loopback
+ * share the stages' devices (stage k's device goes to node k mod n), and this JVM joins them as a
+ * gateway without devices — the layout of a real cluster, with every stage message serialized and
+ * sent over Artery TCP whenever placement puts consecutive stages on different nodes.
+ */
+public final class ActorsClusterTransport implements Transport {
+    /** Most node processes a pipeline is spread over (the issue's 2–4 JVM nodes). */
+    static final int MAX_NODES = 4;
+    /** How long the node JVMs generate before measurements start (their JIT compiles the stage code). */
+    private static final long WARMUP_NANOS = TimeUnit.SECONDS.toNanos(8);
+
+    @Override
+    public String name() {
+        return "actors-cluster";
+    }
+
+    @Override
+    public boolean opensOwnStages() {
+        return true;
+    }
+
+    @Override
+    public Decoder pipeline(PipelineSetup setup) {
+        int stages = setup.plan().stageCount();
+        int nodes = Math.min(MAX_NODES, Math.max(2, stages));
+        Path work;
+        try {
+            work = Files.createTempDirectory("ppsd-bench-cluster");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        String pipeline = PipelineHocon.of(setup) + """
+                pekko.cluster.jmx.multi-mbeans-in-same-jvm = on
+                pekko.remote.artery.canonical.port = 0
+                """;
+        ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.ppsd.actors")).setLevel(ch.qos.logback.classic.Level.WARN);
+        ActorSystem<Void> gateway = PpsdNode.start(ConfigFactory.parseString(pipeline + """
+                ppsd.node { roles = ["gateway"], devices = [] }
+                pekko.coordinated-shutdown.exit-jvm = off
+                """));
+        Cluster cluster = Cluster.get(gateway);
+        cluster.manager().tell(Join.create(cluster.selfMember().address()));
+        int seedPort = (Integer) cluster.selfMember().address().getPort().orElseThrow();
+        List<NodeProcess> started = new ArrayList<>();
+        Runnable stop = () -> {
+            started.forEach(NodeProcess::stop);
+            ActorsTransport.terminate(gateway);
+            deleteTree(work);
+        };
+        try {
+            for (int i = 0; i < nodes; i++) {
+                int node = i;
+                List<String> devices = IntStream.range(0, stages).filter(k -> k % nodes == node).mapToObj(setup.devices()::get).toList();
+                Path conf = work.resolve("node" + i + ".conf");
+                Files.writeString(conf, pipeline + """
+                        ppsd.node { roles = ["stage-host"], devices = %s }
+                        pekko.cluster.seed-nodes = ["pekko://ppsd@127.0.0.1:%d"]
+                        """.formatted(PipelineHocon.list(devices), seedPort));
+                started.add(NodeProcess.start(conf, work.resolve("node" + i + ".log")));
+            }
+            awaitMembers(gateway, nodes + 1, started);
+            var decoder = new ClientDecoder(gateway, stages, nodes + 1, stop);
+            warmUp(decoder, setup.plan().numLayers());
+            return decoder;
+        } catch (IOException | RuntimeException e) {
+            String logs = started.stream().map(NodeProcess::logTail).reduce("", String::concat);
+            stop.run();
+            throw new IllegalStateException("actor cluster of " + nodes + " node JVMs failed: " + e.getMessage() + logs, e);
+        }
+    }
+
+    /** Generates until the node JVMs' compilers have seen the stage code, so it does not count against the measurement. */
+    private static void warmUp(Decoder decoder, int layers) {
+        int[] prompt = IntStream.rangeClosed(1, Math.max(4, layers)).toArray();
+        long end = System.nanoTime() + WARMUP_NANOS;
+        do {
+            decoder.generate(GenerationRequest.greedy(prompt, 32));
+        } while (System.nanoTime() < end);
+    }
+
+    private static void awaitMembers(ActorSystem<Void> system, int count, List<NodeProcess> nodes) {
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        while (System.nanoTime() < end) {
+            int up = 0;
+            for (var m : Cluster.get(system).state().getMembers()) if (m.status() == MemberStatus.up()) up++;
+            if (up >= count) return;
+            for (NodeProcess n : nodes) if (!n.process().isAlive()) throw new IllegalStateException("a node JVM exited with " + n.process().exitValue());
+            try {
+                Thread.sleep(100);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while the cluster formed");
+            }
+        }
+        throw new IllegalStateException(count + " cluster members did not come up within 120 s");
+    }
+
+    private static void deleteTree(Path dir) {
+        try (var files = Files.walk(dir)) {
+            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException e) {
+            // a leftover temporary directory is not worth failing a benchmark for
+        }
+    }
+
+    /** One {@code ppsd node} JVM, started with this JVM's class path and simulated-device settings. */
+    record NodeProcess(Process process, Path log) {
+        static NodeProcess start(Path conf, Path log) throws IOException {
+            String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+            List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                    "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow",
+                    "-Xss4m", "-Xmx1g", "-XX:+UseSerialGC", "-Dlogback.statusListenerClass=ch.qos.logback.core.status.NopStatusListener"));
+            for (String p : List.of("ppsd.simulated.profile", "ppsd.simulated.slow-motion", "ppsd.simulated.spin")) {
+                if (System.getProperty(p) != null) cmd.add("-D" + p + "=" + System.getProperty(p));
+            }
+            cmd.addAll(List.of("-cp", cp, "io.ppsd.actors.cli.PpsdCli", "node", "--config", conf.toString()));
+            var pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
+            return new NodeProcess(pb.start(), log);
+        }
+
+        void stop() {
+            process.destroy();
+            try {
+                if (!process.waitFor(15, TimeUnit.SECONDS)) process.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                process.destroyForcibly();
+                Thread.currentThread().interrupt();
+            }
+        }
+
+        String logTail() {
+            try {
+                List<String> lines = Files.readAllLines(log);
+                return "\n--- " + log.getFileName() + " ---\n" + String.join("\n", lines.subList(Math.max(0, lines.size() - 20), lines.size()));
+            } catch (IOException e) {
+                return "";
+            }
+        }
+    }
+}

@@ -1,0 +1,30 @@
+package io.ppsd.benchmarks.run;
+
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+
+/**
+ * The benchmarked pipeline as the actor runtime's configuration ({@code ppsd.pipelines.default}),
+ * identical on every node of an actor transport: model, head, exit layer, stage cut, window and
+ * prefill chunk of the {@link PipelineSetup}.
+ */
+final class PipelineHocon {
+    static final String PIPELINE = "default";
+
+    private PipelineHocon() {}
+
+    static String of(PipelineSetup setup) {
+        int[] b = setup.plan().boundaries();
+        String sizes = IntStream.range(0, b.length - 1).mapToObj(i -> Integer.toString(b[i + 1] - b[i])).collect(Collectors.joining(", "));
+        return """
+                ppsd.pipelines.%s { model = "%s", head = "%s", exit-layer = %d, stage-sizes = [%s], window = %d, prefill-chunk = %d }
+                pekko.loglevel = WARNING
+                """.formatted(PIPELINE, setup.modelDir().toAbsolutePath().toString().replace("\\", "/"), setup.head(), setup.plan().exitLayer(),
+                sizes, setup.window(), setup.prefillChunk());
+    }
+
+    /** A HOCON list of quoted strings. */
+    static String list(java.util.List<String> items) {
+        return items.stream().map(d -> "\"" + d + "\"").collect(Collectors.joining(", ", "[", "]"));
+    }
+}
