@@ -3,9 +3,11 @@ package io.ppsd.actors;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import io.ppsd.actors.cli.PpsdCli;
 import io.ppsd.actors.client.PpsdClient;
 import io.ppsd.actors.node.PpsdNode;
 import io.ppsd.actors.protocol.GenerateParams;
@@ -61,6 +63,15 @@ class ClusterConfigsTest {
             int[] prompt = model.prompt(4, 6);
             var done = new PpsdClient(systems.get(0)).generate(prompt, GenerateParams.greedy(10)).toCompletableFuture().get(60, TimeUnit.SECONDS);
             assertArrayEquals(TestModels.autoregressive(dir, prompt, 10), done.tokenIds());
+
+            // `ppsd probe` joins as a third member and times the pipeline's hops.
+            var out = new java.io.StringWriter();
+            var err = new java.io.StringWriter();
+            int code = PpsdCli.run(new java.io.PrintWriter(out), new java.io.PrintWriter(err), "probe", "--seed", "127.0.0.1:25521",
+                    "--count", "30", "--warmup", "5", "--payload", "16");
+            assertEquals(0, code, err.toString());
+            assertTrue(out.toString().contains("30 probes of 64 bytes") && out.toString().contains(" hops: ")
+                    && out.toString().contains("round trip"), out.toString());
         } finally {
             for (var s : systems) s.terminate();
             for (var s : systems) s.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);

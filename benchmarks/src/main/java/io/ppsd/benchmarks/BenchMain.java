@@ -45,6 +45,10 @@ public final class BenchMain implements Callable<Integer> {
     @Option(names = "--transport", split = ",", defaultValue = "in-process", description = {"PPSD transports to measure: in-process, actors (one JVM),", "actors-cluster (2-4 node JVMs on loopback) (default: ${DEFAULT-VALUE})"})
     List<String> transports = new ArrayList<>();
 
+    @Option(names = "--window-extra", defaultValue = "0", description = {"PPSD draft window S + this many positions (S = stages; default: ${DEFAULT-VALUE}):",
+            "how far stage 0 may draft beyond the last verified position"})
+    int windowExtra;
+
     @Option(names = "--replot", description = "redraw the plots and results.md of a results directory from its results.json")
     Path replot;
 
@@ -83,7 +87,7 @@ public final class BenchMain implements Callable<Integer> {
         if (suite.equals("decode-speed")) {
             new DecodeSpeedCommand(quick, model, out, threads, commandLine, repo, System.err).run();
         } else {
-            new SpeculationCommand(suite, quick, model, out, threads, profile, slowMotion, transports, commandLine, repo, System.err).run();
+            new SpeculationCommand(suite, quick, model, out, threads, profile, slowMotion, transports, windowExtra, commandLine, repo, System.err).run();
         }
         return 0;
     }

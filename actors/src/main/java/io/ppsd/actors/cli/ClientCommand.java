@@ -1,8 +1,6 @@
 package io.ppsd.actors.cli;
 
-import com.typesafe.config.ConfigFactory;
 import io.ppsd.actors.client.PpsdClient;
-import io.ppsd.actors.node.PpsdNode;
 import io.ppsd.actors.protocol.GenerateParams;
 import io.ppsd.actors.protocol.GenerationEvent;
 import java.io.PrintWriter;
@@ -10,7 +8,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Collectors;
 import org.apache.pekko.actor.typed.ActorSystem;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -51,13 +48,7 @@ final class ClientCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        String seedList = seeds.stream().map(s -> "\"pekko://ppsd@" + s + "\"").collect(Collectors.joining(", "));
-        ActorSystem<Void> system = PpsdNode.start(ConfigFactory.parseString("""
-                ppsd.node { roles = ["client"], devices = [] }
-                pekko.remote.artery.canonical.port = 0
-                pekko.cluster.seed-nodes = [%s]
-                pekko.coordinated-shutdown.exit-jvm = off
-                """.formatted(seedList)));
+        ActorSystem<Void> system = ClientNode.join(seeds);
         try {
             var params = GenerateParams.greedy(maxTokens).withSampling(temperature, samplingSeed)
                     .withDeadline(timeoutSeconds * 1000L).withPipeline(pipeline);

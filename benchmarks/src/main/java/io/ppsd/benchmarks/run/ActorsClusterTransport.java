@@ -123,16 +123,16 @@ public final class ActorsClusterTransport implements Transport {
         }
     }
 
-    /** One {@code ppsd node} JVM, started with this JVM's class path and simulated-device settings. */
+    /** One {@code ppsd node} JVM, started with this JVM's class path and {@code ppsd.*}/{@code pekko.*} system properties. */
     record NodeProcess(Process process, Path log) {
         static NodeProcess start(Path conf, Path log) throws IOException {
             String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
             List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                     "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow",
                     "-Xss4m", "-Xmx1g", "-XX:+UseSerialGC", "-Dlogback.statusListenerClass=ch.qos.logback.core.status.NopStatusListener"));
-            for (String p : List.of("ppsd.simulated.profile", "ppsd.simulated.slow-motion", "ppsd.simulated.spin")) {
-                if (System.getProperty(p) != null) cmd.add("-D" + p + "=" + System.getProperty(p));
-            }
+            // Settings given to the harness as -Dppsd.… or -Dpekko.… (the simulated profile, transport tuning) hold on every node.
+            System.getProperties().stringPropertyNames().stream().filter(p -> p.startsWith("ppsd.") || p.startsWith("pekko.")).sorted()
+                    .forEach(p -> cmd.add("-D" + p + "=" + System.getProperty(p)));
             cmd.addAll(List.of("-cp", cp, "io.ppsd.actors.cli.PpsdCli", "node", "--config", conf.toString()));
             var pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
             return new NodeProcess(pb.start(), log);

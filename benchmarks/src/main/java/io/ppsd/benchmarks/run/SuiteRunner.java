@@ -41,6 +41,8 @@ public final class SuiteRunner implements AutoCloseable {
     private final List<int[]> prompts;
     private final SuiteSettings settings;
     private final PrintStream console;
+    /** PPSD draft window beyond the stage count. */
+    private final int windowExtra;
     private final AtomicLong sequences = new AtomicLong(1);
     private final Map<String, Setup> arByDevice = new HashMap<>();
     private Setup current;
@@ -55,7 +57,10 @@ public final class SuiteRunner implements AutoCloseable {
         }
     }
 
-    public SuiteRunner(String suite, String modelName, ModelFiles files, List<int[]> prompts, SuiteSettings settings, PrintStream console) {
+    public SuiteRunner(String suite, String modelName, ModelFiles files, List<int[]> prompts, SuiteSettings settings, int windowExtra,
+                       PrintStream console) {
+        if (windowExtra < 0) throw new IllegalArgumentException("the window extra must be ≥ 0");
+        this.windowExtra = windowExtra;
         this.suite = suite;
         this.modelName = modelName;
         this.files = files;
@@ -202,7 +207,7 @@ public final class SuiteRunner implements AutoCloseable {
             var plan = StagePlan.forExitLayer(c.numLayers(), c.exitLayer());
             OpenedStages stages = transport.opensOwnStages() ? new OpenedStages(List.of(), List.of()) : opener.pipeline(c.exitLayer(), c.head());
             try {
-                var setup = new PipelineSetup(files.dir(), c.head(), plan, plan.stageCount(), PREFILL_CHUNK,
+                var setup = new PipelineSetup(files.dir(), c.head(), plan, plan.stageCount() + windowExtra, PREFILL_CHUNK,
                         PipelineSetup.devicesFor(c.device(), plan.stageCount()), stages);
                 current = new Setup(c.setupKey(), stages, transport.pipeline(setup));
             } catch (RuntimeException e) {

@@ -25,8 +25,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The in-process pipeline with random delays on every hop and before every message still yields
- * exactly the autoregressive tokens: many seeds, several concurrent sequences, drafts that are
- * sometimes right and sometimes wrong (late layers scaled down, not off).
+ * exactly the autoregressive tokens: many seeds, several concurrent sequences, draft windows from
+ * 1 to S + 3, drafts that are sometimes right and sometimes wrong (late layers scaled down, not off).
  */
 class AdversarialTimingTest {
     @TempDir
@@ -49,13 +49,20 @@ class AdversarialTimingTest {
                 StagePlan plan = seed % 2 == 0 ? StagePlan.forExitLayer(8, 2) : StagePlan.ofSizes(8, 2, 3, 3);
                 var stages = plan.open(seed % 3 == 0 ? "transformer-l2" : "norm", spec -> new CpuStageExecutor(files, spec, 1, LoadProgress.NONE));
                 var chaos = new InProcessPipeline.Chaos(seed, 300, 200);
+                // Draft windows from 1 (no speculation beyond the verified position) to S + 3.
+                int window = switch ((int) (seed % 4)) {
+                    case 0 -> 1;
+                    case 1 -> plan.stageCount();
+                    case 2 -> plan.stageCount() + 1;
+                    default -> plan.stageCount() + 3;
+                };
                 ExecutorService clients = Executors.newFixedThreadPool(prompts.size());
                 try (var pipeline = new InProcessPipeline(stages, 5, chaos)) {
                     List<Future<GenerationResult>> results = new ArrayList<>();
-                    for (int[] p : prompts) results.add(clients.submit(() -> pipeline.generate(GenerationRequest.greedy(p, 20), TokenListener.NONE)));
+                    for (int[] p : prompts) results.add(clients.submit(() -> pipeline.generate(GenerationRequest.greedy(p, 20), TokenListener.NONE, window)));
                     for (int i = 0; i < prompts.size(); i++) {
                         GenerationResult r = results.get(i).get();
-                        assertArrayEquals(expected.get(i), r.generated(), "seed " + seed + " prompt " + i);
+                        assertArrayEquals(expected.get(i), r.generated(), "seed " + seed + " window " + window + " prompt " + i);
                         accepted += r.speculation().draftsAccepted();
                         verified += r.speculation().draftsVerified();
                         wasted += r.speculation().wastedStageSteps();
