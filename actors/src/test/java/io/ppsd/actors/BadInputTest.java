@@ -99,13 +99,15 @@ class BadInputTest {
     @Test
     void malformedStageMessagesAreRefused() throws Exception {
         var serializer = new StageMessageSerializer((ExtendedActorSystem) Adapter.toClassic(system));
-        var params = new PipelineMessage.SequenceParams(new int[] {1, 2, 3}, 10, SamplingParams.greedy(), new int[] {1}, 2);
+        var params = new PipelineMessage.SequenceParams(new int[] {1, 2, 3}, 10, SamplingParams.greedy(), new int[] {1},
+                io.ppsd.runtime.ppsd.DraftWindow.adaptive(4));
         var hidden = new PipelineMessage.Hidden(7, 1, 3, 3, 1, new float[] {1f, 2f, 3f, 4f}, 5, null, params);
         byte[] bytes = serializer.toBinary(new StageCommand.Deliver(hidden, null));
         var back = (StageCommand.Deliver) serializer.fromBinary(bytes, serializer.manifest(hidden));
         var h = (PipelineMessage.Hidden) back.message();
         assertArrayEquals(hidden.hidden(), h.hidden());
         assertArrayEquals(params.prompt(), h.params().prompt());
+        assertEquals(params.window(), h.params().window());
         for (int cut : List.of(0, 3, 9, bytes.length / 2, bytes.length - 1)) {
             byte[] truncated = java.util.Arrays.copyOf(bytes, cut);
             assertThrows(NotSerializableException.class, () -> serializer.fromBinary(truncated, "D1"), "cut at " + cut);

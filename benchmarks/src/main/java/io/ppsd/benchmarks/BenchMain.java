@@ -45,9 +45,9 @@ public final class BenchMain implements Callable<Integer> {
     @Option(names = "--transport", split = ",", defaultValue = "in-process", description = {"PPSD transports to measure: in-process, actors (one JVM),", "actors-cluster (2-4 node JVMs on loopback) (default: ${DEFAULT-VALUE})"})
     List<String> transports = new ArrayList<>();
 
-    @Option(names = "--window-extra", defaultValue = "0", description = {"PPSD draft window S + this many positions (S = stages; default: ${DEFAULT-VALUE}):",
-            "how far stage 0 may draft beyond the last verified position"})
-    int windowExtra;
+    @Option(names = "--window", defaultValue = "adaptive", description = {"PPSD draft window: adaptive (the runtime's default, at most S + 2),",
+            "adaptive:S+k, or fixed S, S+k, S-k or a number (S = stages) (default: ${DEFAULT-VALUE})"})
+    String window;
 
     @Option(names = "--replot", description = "redraw the plots and results.md of a results directory from its results.json")
     Path replot;
@@ -75,6 +75,10 @@ public final class BenchMain implements Callable<Integer> {
         if (replot != null) {
             var rows = io.ppsd.benchmarks.report.ResultFiles.readJson(replot.resolve("results.json"), io.ppsd.benchmarks.report.ResultRow.class);
             io.ppsd.benchmarks.report.ResultPlots.write(replot, rows);
+            if (java.nio.file.Files.exists(replot.resolve("hops.csv"))) {
+                io.ppsd.benchmarks.report.ResultPlots.writeHops(replot,
+                        io.ppsd.benchmarks.report.ResultFiles.readCsv(replot.resolve("hops.csv"), io.ppsd.benchmarks.report.HopRow.class));
+            }
             String md = java.nio.file.Files.readString(replot.resolve("results.md"));
             int cut = md.indexOf("### PPSD against theory");
             int hops = md.indexOf(io.ppsd.benchmarks.report.HopTable.HEADING);
@@ -87,7 +91,7 @@ public final class BenchMain implements Callable<Integer> {
         if (suite.equals("decode-speed")) {
             new DecodeSpeedCommand(quick, model, out, threads, commandLine, repo, System.err).run();
         } else {
-            new SpeculationCommand(suite, quick, model, out, threads, profile, slowMotion, transports, windowExtra, commandLine, repo, System.err).run();
+            new SpeculationCommand(suite, quick, model, out, threads, profile, slowMotion, transports, io.ppsd.benchmarks.run.WindowChoice.parse(window), commandLine, repo, System.err).run();
         }
         return 0;
     }

@@ -10,6 +10,7 @@ import io.ppsd.benchmarks.report.ResultTable;
 import io.ppsd.benchmarks.run.DeviceSpec;
 import io.ppsd.benchmarks.run.SuiteRunner;
 import io.ppsd.benchmarks.run.SuiteSettings;
+import io.ppsd.benchmarks.run.WindowChoice;
 import io.ppsd.benchmarks.suite.BenchConfig;
 import io.ppsd.benchmarks.suite.PromptSet;
 import io.ppsd.benchmarks.suite.SpeculationSuite;
@@ -26,7 +27,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /** Runs one of the AR/EESD/PPSD suites and writes results.csv, results.json, results.md and plots. */
-public record SpeculationCommand(String suite, boolean quick, Path model, Path out, int threads, String profile, double slowMotion, List<String> transports, int windowExtra,
+public record SpeculationCommand(String suite, boolean quick, Path model, Path out, int threads, String profile, double slowMotion, List<String> transports, WindowChoice window,
                                  String commandLine, RepoLayout repo, PrintStream console) {
 
     public Path run() throws Exception {
@@ -54,7 +55,7 @@ public record SpeculationCommand(String suite, boolean quick, Path model, Path o
                     settings.newTokens(), settings.repetitions(), outDir);
             List<ResultRow> rows;
             List<HopRow> hops;
-            try (var runner = new SuiteRunner(suite, modelDir.getFileName().toString(), files, prompts.tokens(), settings, windowExtra, console)) {
+            try (var runner = new SuiteRunner(suite, modelDir.getFileName().toString(), files, prompts.tokens(), settings, window, console)) {
                 rows = runner.run(configs);
                 hops = runner.hopRows();
             }
@@ -68,7 +69,7 @@ public record SpeculationCommand(String suite, boolean quick, Path model, Path o
             meta.put("prompts", prompts.ids());
             meta.put("settings", settings);
             meta.put("cpu_threads", threads);
-            meta.put("ppsd_window", windowExtra == 0 ? "S" : "S+" + windowExtra);
+            meta.put("ppsd_window", window.text());
             var p = simulated.profile();
             meta.put("simulated_profile", Map.of("name", p.name(), "description", p.description(),
                     "layer_decode_ms", p.layerNanos(1) / 1e6, "lm_head_ms", p.logitsNanos(1) / 1e6,

@@ -46,7 +46,7 @@ class ActorTransportsTest {
             expected = new AutoregressiveDecoder(whole).generate(1, GenerationRequest.greedy(prompt, tokens), TokenListener.NONE).generated();
         }
         var plan = StagePlan.forExitLayer(8, 4);
-        var setup = new PipelineSetup(model, "norm", plan, plan.stageCount(), 32, List.of("cpu:0x1", "cpu:1x1"), new OpenedStages(List.of(), List.of()));
+        var setup = new PipelineSetup(model, "norm", plan, io.ppsd.runtime.ppsd.DraftWindow.defaultFor(plan.stageCount()), 32, List.of("cpu:0x1", "cpu:1x1"), new OpenedStages(List.of(), List.of()));
 
         for (String name : List.of("actors", "actors-cluster")) {
             try (var decoder = Transport.named(name).pipeline(setup)) {

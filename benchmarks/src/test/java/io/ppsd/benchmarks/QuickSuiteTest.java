@@ -29,7 +29,7 @@ class QuickSuiteTest {
         Path model = RandomLlama.tiny().write(tmp.resolve("tiny"));
         Path out = tmp.resolve("out");
         var console = new ByteArrayOutputStream();
-        new SpeculationCommand("default", true, model, out, 2, null, 1, List.of("in-process"), 0, "test", new RepoLayout(tmp),
+        new SpeculationCommand("default", true, model, out, 2, null, 1, List.of("in-process"), io.ppsd.benchmarks.run.WindowChoice.parse("adaptive"), "test", new RepoLayout(tmp),
                 new PrintStream(console, true, StandardCharsets.UTF_8)).run();
 
         for (String f : List.of("results.csv", "results.json", "results.md", "ppsd-vs-theory.png", "measured-vs-theory.png")) {

@@ -48,7 +48,7 @@ final class ClientCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        ActorSystem<Void> system = ClientNode.join(seeds);
+        ActorSystem<Void> system = ClientNode.join(seeds, java.time.Duration.ofSeconds(timeoutSeconds));
         try {
             var params = GenerateParams.greedy(maxTokens).withSampling(temperature, samplingSeed)
                     .withDeadline(timeoutSeconds * 1000L).withPipeline(pipeline);

@@ -48,10 +48,10 @@ final class ProbeCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (count < 1 || warmup < 0 || payload < 0) throw new IllegalArgumentException("--count must be ≥ 1, --warmup and --payload ≥ 0");
         PrintWriter out = spec.commandLine().getOut();
-        ActorSystem<Void> system = ClientNode.join(seeds);
+        ActorSystem<Void> system = ClientNode.join(seeds, Duration.ofSeconds(timeoutSeconds));
         try {
             var settings = new HopProbe.Settings(pipeline, count, warmup, payload, Duration.ofSeconds(timeoutSeconds));
-            var result = HopProbe.measure(system, settings).toCompletableFuture().get((long) timeoutSeconds * (count + warmup + 1), TimeUnit.SECONDS);
+            var result = HopProbe.measure(system, settings).toCompletableFuture().get(timeoutSeconds + 10L * (count + warmup), TimeUnit.SECONDS);
             out.printf(Locale.ROOT, "pipeline '%s', %d probes of %d bytes:%n", pipeline, count, 4 * payload);
             for (HopLatency h : result.latency()) out.println("  " + h);
             long[] rt = result.roundTripNanos().clone();

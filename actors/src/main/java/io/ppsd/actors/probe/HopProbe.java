@@ -12,6 +12,7 @@ import java.util.concurrent.TimeoutException;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.PostStop;
 import org.apache.pekko.actor.typed.Props;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
@@ -51,6 +52,11 @@ public final class HopProbe {
 
     private HopProbe() {}
 
+    /**
+     * Starts a prober on {@code system}, a cluster member on which the stage entity type is
+     * initialized ({@link io.ppsd.actors.node.PpsdNode} does it); completes with the hops, or
+     * exceptionally when a probe does not come back in time or the prober cannot run.
+     */
     public static CompletionStage<Result> measure(ActorSystem<?> system, Settings settings) {
         var done = new CompletableFuture<Result>();
         system.systemActorOf(prober(settings, done), "hop-probe-" + UUID.randomUUID(), Props.empty());
@@ -58,7 +64,18 @@ public final class HopProbe {
     }
 
     private static Behavior<Command> prober(Settings s, CompletableFuture<Result> done) {
-        return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
+        return Behaviors.setup(ctx -> {
+            try {
+                return probing(ctx, s, done);
+            } catch (RuntimeException e) {
+                done.completeExceptionally(new IllegalStateException("cannot probe pipeline '" + s.pipeline() + "': " + e.getMessage(), e));
+                return Behaviors.stopped();
+            }
+        });
+    }
+
+    private static Behavior<Command> probing(org.apache.pekko.actor.typed.javadsl.ActorContext<Command> ctx, Settings s, CompletableFuture<Result> done) {
+        return Behaviors.withTimers(timers -> {
             var stage0 = ClusterSharding.get(ctx.getSystem()).entityRefFor(StageEntity.TYPE_KEY, s.pipeline() + "/0");
             String node = Cluster.get(ctx.getSystem()).selfMember().address().toString();
             ActorRef<StageCommand.Probe> replyTo = ctx.messageAdapter(StageCommand.Probe.class, Returned::new);
@@ -100,7 +117,11 @@ public final class HopProbe {
                                 + s.timeout().toMillis() + " ms (" + returned[0] + " of " + total + " returned)"));
                         return Behaviors.stopped();
                     })
+                    .onSignal(PostStop.class, stop -> {
+                        done.completeExceptionally(new IllegalStateException("the prober stopped before it finished"));
+                        return Behaviors.same();
+                    })
                     .build();
-        }));
+        });
     }
 }

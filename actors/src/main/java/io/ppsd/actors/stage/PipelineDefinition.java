@@ -3,6 +3,7 @@ package io.ppsd.actors.stage;
 import com.typesafe.config.Config;
 import io.ppsd.runtime.heads.ExitHeadFile;
 import io.ppsd.runtime.model.ModelConfig;
+import io.ppsd.runtime.ppsd.DraftWindow;
 import io.ppsd.runtime.speculative.StagePlan;
 import io.ppsd.runtime.stage.StageSpec;
 import java.nio.file.Path;
@@ -13,7 +14,7 @@ import java.util.List;
  * how the layers are cut into stages. Stage k of pipeline p is the sharded entity {@code p/k}.
  */
 public record PipelineDefinition(String name, Path modelDir, ModelConfig config, String head, int exitLayer,
-                                 StagePlan plan, int window, int prefillChunk) {
+                                 StagePlan plan, DraftWindow window, int prefillChunk) {
 
     public static PipelineDefinition fromConfig(String name, Config c) {
         Path modelDir = Path.of(c.getString("model"));
@@ -27,7 +28,11 @@ public record PipelineDefinition(String name, Path modelDir, ModelConfig config,
         if (plan.exitLayer() != exit) {
             throw new IllegalArgumentException("pipeline '" + name + "': the first stage " + plan.layers(0) + " must end at the exit layer " + exit);
         }
-        int window = c.getInt("window") > 0 ? c.getInt("window") : plan.stageCount();
+        int positions = c.getInt("window");
+        if (positions < 0) throw new IllegalArgumentException("pipeline '" + name + "': window must be ≥ 0 (0 = automatic), got " + positions);
+        DraftWindow window = c.getBoolean("adaptive-window")
+                ? (positions > 0 ? DraftWindow.adaptive(positions) : DraftWindow.defaultFor(plan.stageCount()))
+                : DraftWindow.fixed(positions > 0 ? positions : plan.stageCount());
         // Prefill chunks stay well under the remote frame size: rows × hidden × 4 bytes ≤ 512 KiB.
         int maxRows = Math.max(1, (512 * 1024) / (4 * config.hiddenSize()));
         int chunk = Math.min(c.getInt("prefill-chunk"), maxRows);

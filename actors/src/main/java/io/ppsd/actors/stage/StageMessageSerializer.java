@@ -2,6 +2,7 @@ package io.ppsd.actors.stage;
 
 import io.ppsd.actors.session.SessionCommand;
 import io.ppsd.runtime.decode.SamplingParams;
+import io.ppsd.runtime.ppsd.DraftWindow;
 import io.ppsd.runtime.ppsd.PipelineMessage;
 import io.ppsd.runtime.ppsd.PipelineMessage.Accepted;
 import io.ppsd.runtime.ppsd.PipelineMessage.Begin;
@@ -172,7 +173,7 @@ public final class StageMessageSerializer extends SerializerWithStringManifest {
         SamplingParams s = p.sampling();
         buf.putFloat(s.temperature()).putInt(s.topK()).putFloat(s.topP()).putFloat(s.repetitionPenalty()).putLong(s.seed());
         putInts(buf, p.stopTokens());
-        buf.putInt(p.window());
+        buf.putInt(p.window().max()).put((byte) (p.window().adaptive() ? 1 : 0));
     }
 
     private static SequenceParams getParams(ByteBuffer buf) {
@@ -181,8 +182,11 @@ public final class StageMessageSerializer extends SerializerWithStringManifest {
         var sampling = new SamplingParams(buf.getFloat(), buf.getInt(), buf.getFloat(), buf.getFloat(), buf.getLong());
         int[] stops = getInts(buf);
         int window = buf.getInt();
-        if (prompt.length == 0 || maxLength <= prompt.length || window < 1) throw new IllegalArgumentException("inconsistent sequence parameters");
-        return new SequenceParams(prompt, maxLength, sampling, stops, window);
+        byte adaptive = buf.get();
+        if (prompt.length == 0 || maxLength <= prompt.length || window < 1 || adaptive < 0 || adaptive > 1) {
+            throw new IllegalArgumentException("inconsistent sequence parameters");
+        }
+        return new SequenceParams(prompt, maxLength, sampling, stops, new DraftWindow(window, adaptive == 1));
     }
 
     private static void putInts(ByteBuffer buf, int[] a) {

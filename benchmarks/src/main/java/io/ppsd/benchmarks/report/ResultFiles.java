@@ -68,6 +68,32 @@ public final class ResultFiles {
         return rows;
     }
 
+    /** Reads rows written by {@link #writeCsv} back (empty cells become NaN); cells must not contain commas. */
+    public static <R extends Record> List<R> readCsv(Path file, Class<R> type) throws IOException {
+        List<String> lines = Files.readAllLines(file);
+        RecordComponent[] cols = type.getRecordComponents();
+        List<String> header = List.of(lines.getFirst().split(","));
+        Class<?>[] types = java.util.Arrays.stream(cols).map(RecordComponent::getType).toArray(Class<?>[]::new);
+        List<R> rows = new ArrayList<>();
+        for (String line : lines.subList(1, lines.size())) {
+            String[] cells = line.split(",", -1);
+            Object[] args = new Object[cols.length];
+            for (int i = 0; i < cols.length; i++) {
+                int at = header.indexOf(snake(cols[i].getName()));
+                if (at < 0 || at >= cells.length) throw new IOException(file + ": no column " + snake(cols[i].getName()));
+                String v = cells[at];
+                args[i] = types[i] == int.class ? Integer.parseInt(v) : types[i] == double.class ? (v.isEmpty() ? Double.NaN : Double.parseDouble(v))
+                        : types[i] == boolean.class ? Boolean.parseBoolean(v) : v;
+            }
+            try {
+                rows.add(type.getDeclaredConstructor(types).newInstance(args));
+            } catch (ReflectiveOperationException e) {
+                throw new IOException(file + ": " + e.getMessage(), e);
+            }
+        }
+        return rows;
+    }
+
     static Object value(RecordComponent c, Record r) {
         try {
             return c.getAccessor().invoke(r);

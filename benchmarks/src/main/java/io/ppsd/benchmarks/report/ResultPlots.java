@@ -44,17 +44,23 @@ public final class ResultPlots {
         return written;
     }
 
-    /** Median and p99 latency of each kind of actor stage hop, per configuration and payload. */
-    public static Path writeHops(Path dir, List<HopRow> hops) throws IOException {
+    /**
+     * Median and p99 latency of each kind of actor stage hop, per configuration and payload, on a
+     * log scale (rows without both figures are left out); null when no row has them.
+     */
+    public static Path writeHops(Path dir, List<HopRow> all) throws IOException {
         System.setProperty("java.awt.headless", "true");
-        CategoryChart c = new CategoryChartBuilder().width(1000).height(640).title("Actor messaging per stage hop (idle pipeline, probes)")
+        List<HopRow> hops = all.stream().filter(h -> h.medianMicros() > 0 && h.p99Micros() > 0).toList(); // NaN fails too
+        if (hops.isEmpty()) return null;
+        CategoryChart c = new CategoryChartBuilder().width(1000).height(640).title("Actor messaging per stage hop (idle pipeline, probes; log scale)")
                 .xAxisTitle("configuration, hop kind, payload").yAxisTitle("µs per hop").build();
-        List<String> x = hops.stream().map(h -> h.device() + " S=" + h.stages() + " " + h.transport() + " " + h.kind() + " " + HopTable.bytes(h.payloadBytes())).toList();
+        List<String> x = hops.stream().map(h -> h.config().replaceFirst("^ppsd/", "") + " " + h.kind() + " " + HopTable.bytes(h.payloadBytes())).toList();
         c.addSeries("median", x, hops.stream().map(h -> (Number) h.medianMicros()).toList());
         c.addSeries("p99", x, hops.stream().map(h -> (Number) h.p99Micros()).toList());
         style(c);
         c.getStyler().setXAxisLabelRotation(90);
-        ((org.knowm.xchart.style.AxesChartStyler) c.getStyler()).setYAxisDecimalPattern("0");
+        c.getStyler().setYAxisLogarithmic(true);
+        c.getStyler().setYAxisDecimalPattern("0");
         return save(c, dir.resolve("actor-hops"));
     }
 

@@ -17,10 +17,10 @@ final class PipelineHocon {
         int[] b = setup.plan().boundaries();
         String sizes = IntStream.range(0, b.length - 1).mapToObj(i -> Integer.toString(b[i + 1] - b[i])).collect(Collectors.joining(", "));
         return """
-                ppsd.pipelines.%s { model = "%s", head = "%s", exit-layer = %d, stage-sizes = [%s], window = %d, prefill-chunk = %d }
+                ppsd.pipelines.%s { model = "%s", head = "%s", exit-layer = %d, stage-sizes = [%s], window = %d, adaptive-window = %s, prefill-chunk = %d }
                 pekko.loglevel = WARNING
                 """.formatted(PIPELINE, setup.modelDir().toAbsolutePath().toString().replace("\\", "/"), setup.head(), setup.plan().exitLayer(),
-                sizes, setup.window(), setup.prefillChunk());
+                sizes, setup.window().max(), setup.window().adaptive() ? "on" : "off", setup.prefillChunk());
     }
 
     /** A HOCON list of quoted strings. */

@@ -1,5 +1,6 @@
 package io.ppsd.benchmarks.run;
 
+import io.ppsd.runtime.ppsd.DraftWindow;
 import io.ppsd.runtime.speculative.StagePlan;
 import java.nio.file.Path;
 import java.util.List;
@@ -11,7 +12,7 @@ import java.util.stream.IntStream;
  * {@code StageExecutorFactory} understands, e.g. {@code simulated:3} or {@code cpu:0x1}), and —
  * for transports that do not open stages themselves — the executors the harness opened.
  */
-public record PipelineSetup(Path modelDir, String head, StagePlan plan, int window, int prefillChunk, List<String> devices,
+public record PipelineSetup(Path modelDir, String head, StagePlan plan, DraftWindow window, int prefillChunk, List<String> devices,
                             OpenedStages opened) {
 
     /** One device string per stage for {@code device}. */

@@ -41,8 +41,8 @@ public final class SuiteRunner implements AutoCloseable {
     private final List<int[]> prompts;
     private final SuiteSettings settings;
     private final PrintStream console;
-    /** PPSD draft window beyond the stage count. */
-    private final int windowExtra;
+    /** PPSD draft window, relative to each configuration's stage count. */
+    private final WindowChoice window;
     private final AtomicLong sequences = new AtomicLong(1);
     private final Map<String, Setup> arByDevice = new HashMap<>();
     private Setup current;
@@ -57,10 +57,9 @@ public final class SuiteRunner implements AutoCloseable {
         }
     }
 
-    public SuiteRunner(String suite, String modelName, ModelFiles files, List<int[]> prompts, SuiteSettings settings, int windowExtra,
+    public SuiteRunner(String suite, String modelName, ModelFiles files, List<int[]> prompts, SuiteSettings settings, WindowChoice window,
                        PrintStream console) {
-        if (windowExtra < 0) throw new IllegalArgumentException("the window extra must be ≥ 0");
-        this.windowExtra = windowExtra;
+        this.window = window;
         this.suite = suite;
         this.modelName = modelName;
         this.files = files;
@@ -207,7 +206,7 @@ public final class SuiteRunner implements AutoCloseable {
             var plan = StagePlan.forExitLayer(c.numLayers(), c.exitLayer());
             OpenedStages stages = transport.opensOwnStages() ? new OpenedStages(List.of(), List.of()) : opener.pipeline(c.exitLayer(), c.head());
             try {
-                var setup = new PipelineSetup(files.dir(), c.head(), plan, plan.stageCount() + windowExtra, PREFILL_CHUNK,
+                var setup = new PipelineSetup(files.dir(), c.head(), plan, window.forStages(plan.stageCount()), PREFILL_CHUNK,
                         PipelineSetup.devicesFor(c.device(), plan.stageCount()), stages);
                 current = new Setup(c.setupKey(), stages, transport.pipeline(setup));
             } catch (RuntimeException e) {

@@ -16,7 +16,8 @@ import java.util.Map;
  * Stage 0 of a PPSD pipeline: layers [0, E) plus the exit head. It prefills prompts, then for each
  * sequence takes the newest token x_p, runs its layers, drafts d_(p+1) with the head, sends the
  * hidden state of x_p downstream together with d_(p+1), and goes straight on with d_(p+1) — at
- * most {@code window} positions beyond the last verified one. A {@link Restart} from the verifier
+ * most as many positions beyond the last verified one as the sequence's {@link DraftWindow} and
+ * {@link DraftPacing} allow. A {@link Restart} from the verifier
  * (a rejection, or the first token after prefill) rolls the caches back and continues from the
  * verifier's token.
  */
@@ -29,11 +30,13 @@ public final class DrafterStage implements PipelineStage {
     private final ArrayDeque<Long> roundRobin = new ArrayDeque<>();
     private final float[] logits;
     private final int dim;
+    private final DraftPacing pacing = new DraftPacing();
 
     private static final class Sequence {
         final PipelineMessage.SequenceParams params;
         final Sampler sampler;
         final int[] tokens; // the token fed at each position of the current path
+        final long[] sentAt; // when the draft made at each position left (0: none in this epoch)
         int epoch = 0;
         int epochStart = 0;
         int nextPos;
@@ -44,6 +47,7 @@ public final class DrafterStage implements PipelineStage {
             this.params = params;
             this.sampler = new Sampler(params.sampling(), vocab);
             this.tokens = new int[params.maxLength() + 1];
+            this.sentAt = new long[params.maxLength() + 1];
         }
     }
 
@@ -66,7 +70,11 @@ public final class DrafterStage implements PipelineStage {
             case Restart r -> restart(r);
             case Accepted a -> {
                 Sequence s = sequences.get(a.seq());
-                if (s != null && a.epoch() == s.epoch) s.verified = Math.max(s.verified, a.pos());
+                if (s != null && a.epoch() == s.epoch) {
+                    if (s.sentAt[a.pos() - 1] > 0) pacing.verdict(s.sentAt[a.pos() - 1], System.nanoTime(), true);
+                    s.sentAt[a.pos() - 1] = 0;
+                    s.verified = Math.max(s.verified, a.pos());
+                }
             }
             case Finish f -> finish(f.seq());
             default -> throw new IllegalArgumentException("stage 0 does not take " + message.getClass().getSimpleName());
@@ -94,6 +102,8 @@ public final class DrafterStage implements PipelineStage {
     private void restart(Restart r) {
         Sequence s = sequences.get(r.seq());
         if (s == null || r.epoch() <= s.epoch) return; // stale
+        if (r.pos() > 0 && s.sentAt[r.pos() - 1] > 0) pacing.verdict(s.sentAt[r.pos() - 1], System.nanoTime(), false);
+        Arrays.fill(s.sentAt, Math.max(0, r.pos() - 1), s.sentAt.length, 0L);
         int length = executor.length(r.seq());
         if (length > r.pos()) {
             s.wasted += length - r.pos();
@@ -108,7 +118,7 @@ public final class DrafterStage implements PipelineStage {
     }
 
     private boolean runnable(Sequence s) {
-        return s.epoch > 0 && s.nextPos <= s.verified + s.params.window() - 1 && s.nextPos < s.params.maxLength() - 1;
+        return s.epoch > 0 && s.nextPos <= s.verified + pacing.positions(s.params.window()) - 1 && s.nextPos < s.params.maxLength() - 1;
     }
 
     @Override
@@ -123,10 +133,12 @@ public final class DrafterStage implements PipelineStage {
                 return true;
             }
         }
+        pacing.idle();
         return false;
     }
 
     private void draftOne(long seq, Sequence s) {
+        pacing.callStarted(System.nanoTime());
         int p = s.nextPos;
         float[] hidden = new float[dim];
         executor.embed(s.tokens, p, 1, hidden);
@@ -146,6 +158,9 @@ public final class DrafterStage implements PipelineStage {
         s.tokens[p + 1] = draft;
         s.nextPos = p + 1;
         out.downstream(new Hidden(seq, s.epoch, s.epochStart, p, 1, hidden, draft, probs, null));
+        long now = System.nanoTime();
+        s.sentAt[p] = now;
+        pacing.callEnded(now);
     }
 
     private void finish(long seq) {

@@ -75,17 +75,17 @@ public final class InProcessPipeline implements AutoCloseable {
 
     /** Generates with PPSD; blocks until done. Greedy output equals autoregressive decoding's. */
     public GenerationResult generate(GenerationRequest request, TokenListener listener) {
-        return generate(request, listener, executors.size());
+        return generate(request, listener, DraftWindow.defaultFor(executors.size()));
     }
 
-    public GenerationResult generate(GenerationRequest request, TokenListener listener, int window) {
+    public GenerationResult generate(GenerationRequest request, TokenListener listener, DraftWindow window) {
         var c = executors.getFirst().config();
         request.validate(c.vocabSize(), c.maxPositions());
         long seq = nextSeq.getAndIncrement();
         var session = new Session(seq, request, listener, c.maxPositions(), executors.size());
         sessions.put(seq, session);
         int maxLength = Math.min(c.maxPositions(), request.prompt().length + request.maxNewTokens());
-        var params = new SequenceParams(request.prompt(), maxLength, request.sampling(), request.stopTokens(), Math.max(1, window));
+        var params = new SequenceParams(request.prompt(), maxLength, request.sampling(), request.stopTokens(), window);
         session.start = System.nanoTime();
         if (request.maxNewTokens() == 0) {
             sessions.remove(seq);

@@ -13,9 +13,9 @@ public sealed interface PipelineMessage {
     /**
      * What every stage must know about a sequence; travels with its first prefill chunk.
      * {@code maxLength} bounds prompt + output (at most the context); {@code window} is how many
-     * positions stage 0 may run ahead of the last verified one.
+     * positions stage 0 may run ahead of the last verified one (see {@link DraftWindow}).
      */
-    record SequenceParams(int[] prompt, int maxLength, SamplingParams sampling, int[] stopTokens, int window) {
+    record SequenceParams(int[] prompt, int maxLength, SamplingParams sampling, int[] stopTokens, DraftWindow window) {
         public int promptLength() {
             return prompt.length;
         }

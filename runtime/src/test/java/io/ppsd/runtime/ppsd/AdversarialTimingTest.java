@@ -26,7 +26,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The in-process pipeline with random delays on every hop and before every message still yields
  * exactly the autoregressive tokens: many seeds, several concurrent sequences, draft windows from
- * 1 to S + 3, drafts that are sometimes right and sometimes wrong (late layers scaled down, not off).
+ * 1 to S + 3 and adaptive ones, drafts that are sometimes right and sometimes wrong (late layers scaled down, not off).
  */
 class AdversarialTimingTest {
     @TempDir
@@ -49,12 +49,14 @@ class AdversarialTimingTest {
                 StagePlan plan = seed % 2 == 0 ? StagePlan.forExitLayer(8, 2) : StagePlan.ofSizes(8, 2, 3, 3);
                 var stages = plan.open(seed % 3 == 0 ? "transformer-l2" : "norm", spec -> new CpuStageExecutor(files, spec, 1, LoadProgress.NONE));
                 var chaos = new InProcessPipeline.Chaos(seed, 300, 200);
-                // Draft windows from 1 (no speculation beyond the verified position) to S + 3.
-                int window = switch ((int) (seed % 4)) {
-                    case 0 -> 1;
-                    case 1 -> plan.stageCount();
-                    case 2 -> plan.stageCount() + 1;
-                    default -> plan.stageCount() + 3;
+                // Fixed draft windows from 1 (no speculation beyond the verified position) to S + 3, and adaptive ones.
+                int s = plan.stageCount();
+                DraftWindow window = switch ((int) (seed % 5)) {
+                    case 0 -> DraftWindow.fixed(1);
+                    case 1 -> DraftWindow.fixed(s);
+                    case 2 -> DraftWindow.fixed(s + 1);
+                    case 3 -> DraftWindow.fixed(s + 3);
+                    default -> DraftWindow.defaultFor(s);
                 };
                 ExecutorService clients = Executors.newFixedThreadPool(prompts.size());
                 try (var pipeline = new InProcessPipeline(stages, 5, chaos)) {
