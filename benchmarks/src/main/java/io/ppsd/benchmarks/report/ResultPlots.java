@@ -52,7 +52,7 @@ public final class ResultPlots {
         System.setProperty("java.awt.headless", "true");
         List<HopRow> hops = all.stream().filter(h -> h.medianMicros() > 0 && h.p99Micros() > 0).toList(); // NaN fails too
         if (hops.isEmpty()) return null;
-        CategoryChart c = new CategoryChartBuilder().width(1000).height(640).title("Actor messaging per stage hop (idle pipeline, probes; log scale)")
+        CategoryChart c = new CategoryChartBuilder().width(1100).height(900).title("Actor messaging per stage hop (idle pipeline, probes; log scale)")
                 .xAxisTitle("configuration, hop kind, payload").yAxisTitle("µs per hop").build();
         List<String> x = hops.stream().map(h -> h.config().replaceFirst("^ppsd/", "") + " " + h.kind() + " " + HopTable.bytes(h.payloadBytes())).toList();
         c.addSeries("median", x, hops.stream().map(h -> (Number) h.medianMicros()).toList());
@@ -60,6 +60,7 @@ public final class ResultPlots {
         style(c);
         c.getStyler().setXAxisLabelRotation(90);
         c.getStyler().setYAxisLogarithmic(true);
+        c.getStyler().setDefaultSeriesRenderStyle(org.knowm.xchart.CategorySeries.CategorySeriesRenderStyle.Scatter); // bars cannot start at 0 on a log axis
         c.getStyler().setYAxisDecimalPattern("0");
         return save(c, dir.resolve("actor-hops"));
     }
