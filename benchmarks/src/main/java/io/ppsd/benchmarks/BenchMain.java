@@ -52,6 +52,10 @@ public final class BenchMain implements Callable<Integer> {
     @Option(names = "--replot", description = "redraw the plots and results.md of a results directory from its results.json")
     Path replot;
 
+    @Option(names = "--compare", split = ",", description = {"plot measured/ρ* of the PPSD configurations of several results directories side by side",
+            "(one series per directory, named after it) into <--out>/compare.png"})
+    List<Path> compare;
+
     @Option(names = "--jmh", description = "run the JMH kernel microbenchmarks instead of a suite")
     boolean jmh;
 
@@ -84,6 +88,17 @@ public final class BenchMain implements Callable<Integer> {
             int hops = md.indexOf(io.ppsd.benchmarks.report.HopTable.HEADING);
             java.nio.file.Files.writeString(replot.resolve("results.md"), (cut < 0 ? "" : md.substring(0, cut))
                     + io.ppsd.benchmarks.report.ResultTable.markdown(rows) + (hops < 0 ? "" : "\n" + md.substring(hops)));
+            return 0;
+        }
+        if (compare != null && !compare.isEmpty()) {
+            var runs = new java.util.LinkedHashMap<String, List<io.ppsd.benchmarks.report.ResultRow>>();
+            for (Path dir : compare) {
+                runs.put(dir.getFileName().toString(), io.ppsd.benchmarks.report.ResultFiles.readJson(dir.resolve("results.json"),
+                        io.ppsd.benchmarks.report.ResultRow.class));
+            }
+            Path dir = out != null ? out : Path.of(".");
+            java.nio.file.Files.createDirectories(dir);
+            System.err.println("wrote " + io.ppsd.benchmarks.report.ResultPlots.compareRuns(runs, dir.resolve("compare")));
             return 0;
         }
         if (standIn) model = io.ppsd.benchmarks.model.ModelChoice.standIn(repo);

@@ -65,6 +65,29 @@ public final class ResultPlots {
         return save(c, dir.resolve("actor-hops"));
     }
 
+    /**
+     * Measured/ρ* of the PPSD configurations that every run measured, one series per run (e.g. the
+     * same suite with different draft windows), written to {@code file} (without extension).
+     */
+    public static Path compareRuns(Map<String, List<ResultRow>> runs, Path file) throws IOException {
+        System.setProperty("java.awt.headless", "true");
+        List<String> ids = runs.values().iterator().next().stream().filter(r -> r.strategy().equals("ppsd")).map(ResultRow::id)
+                .filter(id -> runs.values().stream().allMatch(rows -> rows.stream().anyMatch(r -> r.id().equals(id)))).toList();
+        if (ids.isEmpty()) throw new IllegalArgumentException("the runs have no PPSD configuration in common");
+        CategoryChart c = new CategoryChartBuilder().width(1100).height(700).title("PPSD measured/ρ* by run")
+                .xAxisTitle("configuration").yAxisTitle("measured / ρ*").build();
+        List<String> x = ids.stream().map(id -> id.replaceFirst("^ppsd/", "")).toList();
+        for (var run : runs.entrySet()) {
+            c.addSeries(run.getKey(), x, ids.stream().map(id -> (Number) run.getValue().stream().filter(r -> r.id().equals(id))
+                    .findFirst().orElseThrow().ratioToTheory()).toList());
+        }
+        style(c);
+        c.getStyler().setXAxisLabelRotation(90);
+        c.getStyler().setLegendPosition(Styler.LegendPosition.OutsideS);
+        c.getStyler().setLegendLayout(Styler.LegendLayout.Horizontal);
+        return save(c, file);
+    }
+
     private static CategoryChart ppsdVersusTheory(List<ResultRow> ppsd) {
         CategoryChart c = new CategoryChartBuilder().width(1000).height(640).title("PPSD: measured speedup over AR vs theory at the measured α")
                 .xAxisTitle("configuration").yAxisTitle("speedup over AR (×)").build();
