@@ -65,8 +65,6 @@ public final class BenchMain implements Callable<Integer> {
     private String[] args;
 
     public static void main(String[] args) {
-        // logback.xml is on the launcher's class path twice (classes dir and jar); keep its status report quiet.
-        System.setProperty("logback.statusListenerClass", "ch.qos.logback.core.status.NopStatusListener");
         var main = new BenchMain();
         main.args = args;
         System.exit(new CommandLine(main).execute(args));

@@ -14,6 +14,7 @@ import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.PostStop;
 import org.apache.pekko.actor.typed.Props;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.typed.Cluster;
@@ -74,7 +75,7 @@ public final class HopProbe {
         });
     }
 
-    private static Behavior<Command> probing(org.apache.pekko.actor.typed.javadsl.ActorContext<Command> ctx, Settings s, CompletableFuture<Result> done) {
+    private static Behavior<Command> probing(ActorContext<Command> ctx, Settings s, CompletableFuture<Result> done) {
         return Behaviors.withTimers(timers -> {
             var stage0 = ClusterSharding.get(ctx.getSystem()).entityRefFor(StageEntity.TYPE_KEY, s.pipeline() + "/0");
             String node = Cluster.get(ctx.getSystem()).selfMember().address().toString();

@@ -22,7 +22,8 @@ import org.apache.pekko.actor.typed.javadsl.Adapter;
 import org.apache.pekko.serialization.SerializerWithStringManifest;
 
 /**
- * Binary form of {@link StageCommand.Deliver}: a small header and raw little-endian floats for
+ * Binary form of {@link StageCommand.Deliver} (manifest {@code D1}) and of the measurement message
+ * {@link StageCommand.Probe} ({@code P1}, so probes cost what stage messages cost): a small header and raw little-endian floats for
  * hidden states (no per-float encoding, so a prefill chunk costs a memcpy, not a JSON tree).
  * Control messages of the pipeline take the same path: they are a few integers, sent per token.
  * Every length is checked against the bytes present; a malformed message is rejected with a clear

@@ -129,7 +129,7 @@ public final class ActorsClusterTransport implements Transport {
             String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
             List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                     "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow",
-                    "-Xss4m", "-Xmx1g", "-XX:+UseSerialGC", "-Dlogback.statusListenerClass=ch.qos.logback.core.status.NopStatusListener"));
+                    "-Xss4m", "-Xmx1g", "-XX:+UseSerialGC"));
             // Settings given to the harness as -Dppsd.… or -Dpekko.… (the simulated profile, transport tuning) hold on every node.
             System.getProperties().stringPropertyNames().stream().filter(p -> p.startsWith("ppsd.") || p.startsWith("pekko.")).sorted()
                     .forEach(p -> cmd.add("-D" + p + "=" + System.getProperty(p)));
