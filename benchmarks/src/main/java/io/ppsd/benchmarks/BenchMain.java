@@ -53,7 +53,7 @@ public final class BenchMain implements Callable<Integer> {
     Path replot;
 
     @Option(names = "--compare", split = ",", description = {"plot measured/ρ* of the PPSD configurations of several results directories side by side",
-            "(one series per directory, named after it) into <--out>/compare.png"})
+            "(one series per directory, named after it) into <--out>/compare.png (default: next to the first directory)"})
     List<Path> compare;
 
     @Option(names = "--jmh", description = "run the JMH kernel microbenchmarks instead of a suite")
@@ -67,7 +67,13 @@ public final class BenchMain implements Callable<Integer> {
     public static void main(String[] args) {
         var main = new BenchMain();
         main.args = args;
-        System.exit(new CommandLine(main).execute(args));
+        var cli = new CommandLine(main);
+        cli.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+            cmd.getErr().println("error: " + (ex.getMessage() == null ? ex.toString() : ex.getMessage()));
+            if (System.getenv("PPSD_DEBUG") != null) ex.printStackTrace(cmd.getErr());
+            return 1;
+        });
+        System.exit(cli.execute(args));
     }
 
     @Override
@@ -94,7 +100,8 @@ public final class BenchMain implements Callable<Integer> {
                 runs.put(dir.getFileName().toString(), io.ppsd.benchmarks.report.ResultFiles.readJson(dir.resolve("results.json"),
                         io.ppsd.benchmarks.report.ResultRow.class));
             }
-            Path dir = out != null ? out : Path.of(".");
+            Path first = compare.getFirst().toAbsolutePath();
+            Path dir = out != null ? out : first.getParent() != null ? first.getParent() : first;
             java.nio.file.Files.createDirectories(dir);
             System.err.println("wrote " + io.ppsd.benchmarks.report.ResultPlots.compareRuns(runs, dir.resolve("compare")));
             return 0;

@@ -10,6 +10,7 @@ import io.ppsd.benchmarks.report.ResultTable;
 import io.ppsd.benchmarks.run.DeviceSpec;
 import io.ppsd.benchmarks.run.SuiteRunner;
 import io.ppsd.benchmarks.run.SuiteSettings;
+import io.ppsd.benchmarks.run.Transport;
 import io.ppsd.benchmarks.run.WindowChoice;
 import io.ppsd.benchmarks.suite.BenchConfig;
 import io.ppsd.benchmarks.suite.PromptSet;
@@ -32,6 +33,7 @@ public record SpeculationCommand(String suite, boolean quick, Path model, Path o
 
     public Path run() throws Exception {
         SpeculationSuite s = SpeculationSuite.named(suite);
+        transports.forEach(Transport::named); // an unknown transport fails now, not after the configurations before it
         SuiteSettings settings = s.settings(quick);
         Path modelDir = ModelChoice.resolve(model, repo);
         Path outDir = out != null ? out : repo.results(quick ? suite + "-quick" : suite);
