@@ -101,6 +101,32 @@ class SingleNodePipelineTest {
     }
 
     @Test
+    void ignoreEosGeneratesTheWholeBudget() throws Exception {
+        // A prompt whose greedy continuation (no stop tokens, AR outside the actors) holds EOS (id 1) early.
+        int[] prompt = null, full = null;
+        try (var files = io.ppsd.runtime.model.ModelFiles.open(dir);
+             var whole = new io.ppsd.runtime.cpu.CpuStageExecutor(files, io.ppsd.runtime.stage.StageSpec.whole(files.config().numLayers()), 1,
+                     io.ppsd.runtime.model.LoadProgress.NONE)) {
+            var ar = new io.ppsd.runtime.decode.AutoregressiveDecoder(whole);
+            for (int i = 0; i < 3000 && prompt == null; i++) {
+                int[] p = model.prompt(5000 + i, 4);
+                int[] out = ar.generate(i, io.ppsd.runtime.decode.GenerationRequest.greedy(p, 24), io.ppsd.runtime.decode.TokenListener.NONE).generated();
+                if (java.util.stream.IntStream.range(0, 20).anyMatch(k -> out[k] == 1)) {
+                    prompt = p;
+                    full = out;
+                }
+            }
+        }
+        assertTrue(prompt != null, "no prompt of the random model produces EOS early");
+        var client = new PpsdClient(system);
+        var stopped = client.generate(prompt, GenerateParams.greedy(24)).toCompletableFuture().get(60, TimeUnit.SECONDS);
+        assertArrayEquals(TestModels.autoregressive(dir, prompt, 24), stopped.tokenIds(), "stops at EOS by default");
+        assertTrue(stopped.tokenIds().length < 24 && stopped.stopReason().equalsIgnoreCase("eos"), stopped.stopReason());
+        var whole = client.generate(prompt, GenerateParams.greedy(24).withIgnoreEos(true)).toCompletableFuture().get(60, TimeUnit.SECONDS);
+        assertArrayEquals(full, whole.tokenIds(), "with ignoreEos: the whole budget, EOS included as a token");
+    }
+
+    @Test
     void tokensStreamInOrderBeforeCompletion() throws Exception {
         var client = new PpsdClient(system);
         List<GenerationEvent> events = new ArrayList<>();
