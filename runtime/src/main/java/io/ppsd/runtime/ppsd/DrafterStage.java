@@ -103,7 +103,8 @@ public final class DrafterStage implements PipelineStage {
         Sequence s = sequences.get(r.seq());
         if (s == null || r.epoch() <= s.epoch) return; // stale
         if (r.pos() > 0 && s.sentAt[r.pos() - 1] > 0) pacing.verdict(s.sentAt[r.pos() - 1], System.nanoTime(), false);
-        Arrays.fill(s.sentAt, Math.max(0, r.pos() - 1), s.sentAt.length, 0L);
+        // Forget the send times of this epoch's drafts (only positions below nextPos were sent).
+        Arrays.fill(s.sentAt, Math.max(0, r.pos() - 1), Math.max(r.pos(), Math.min(s.sentAt.length, s.nextPos + 1)), 0L);
         int length = executor.length(r.seq());
         if (length > r.pos()) {
             s.wasted += length - r.pos();
