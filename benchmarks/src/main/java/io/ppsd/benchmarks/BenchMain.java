@@ -1,6 +1,17 @@
 package io.ppsd.benchmarks;
 
+import io.ppsd.actors.cli.PpsdCli;
+import io.ppsd.benchmarks.report.HopRow;
+import io.ppsd.benchmarks.report.HopTable;
+import io.ppsd.benchmarks.report.ResultFiles;
+import io.ppsd.benchmarks.report.ResultPlots;
+import io.ppsd.benchmarks.report.ResultRow;
+import io.ppsd.benchmarks.report.ResultTable;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -67,45 +78,39 @@ public final class BenchMain implements Callable<Integer> {
     public static void main(String[] args) {
         var main = new BenchMain();
         main.args = args;
-        var cli = new CommandLine(main);
-        cli.setExecutionExceptionHandler((ex, cmd, parsed) -> {
-            cmd.getErr().println("error: " + (ex.getMessage() == null ? ex.toString() : ex.getMessage()));
-            if (System.getenv("PPSD_DEBUG") != null) ex.printStackTrace(cmd.getErr());
-            return 1;
-        });
-        System.exit(cli.execute(args));
+        System.exit(PpsdCli.withErrorReporting(new CommandLine(main)).execute(args));
+    }
+
+    /** Redraws the plots and results.md of a results directory from its data files. */
+    private static int replot(Path dir) throws IOException {
+        List<ResultRow> rows = ResultFiles.readJson(dir.resolve("results.json"), ResultRow.class);
+        ResultPlots.write(dir, rows);
+        if (Files.exists(dir.resolve("hops.csv"))) ResultPlots.writeHops(dir, ResultFiles.readCsv(dir.resolve("hops.csv"), HopRow.class));
+        String md = Files.readString(dir.resolve("results.md"));
+        int cut = md.indexOf("### PPSD against theory");
+        int hops = md.indexOf(HopTable.HEADING);
+        Files.writeString(dir.resolve("results.md"), (cut < 0 ? "" : md.substring(0, cut)) + ResultTable.markdown(rows)
+                + (hops < 0 ? "" : "\n" + md.substring(hops)));
+        return 0;
+    }
+
+    /** One plot of measured/ρ* over several results directories. */
+    private int compare(List<Path> dirs) throws IOException {
+        Map<String, List<ResultRow>> runs = new LinkedHashMap<>();
+        for (Path dir : dirs) runs.put(dir.getFileName().toString(), ResultFiles.readJson(dir.resolve("results.json"), ResultRow.class));
+        Path first = dirs.getFirst().toAbsolutePath();
+        Path dir = out != null ? out : first.getParent() != null ? first.getParent() : first;
+        Files.createDirectories(dir);
+        System.err.println("wrote " + ResultPlots.compareRuns(runs, dir.resolve("compare")));
+        return 0;
     }
 
     @Override
     public Integer call() throws Exception {
         RepoLayout repo = RepoLayout.find();
         String commandLine = "./ppsd bench " + String.join(" ", args == null ? new String[0] : args);
-        if (replot != null) {
-            var rows = io.ppsd.benchmarks.report.ResultFiles.readJson(replot.resolve("results.json"), io.ppsd.benchmarks.report.ResultRow.class);
-            io.ppsd.benchmarks.report.ResultPlots.write(replot, rows);
-            if (java.nio.file.Files.exists(replot.resolve("hops.csv"))) {
-                io.ppsd.benchmarks.report.ResultPlots.writeHops(replot,
-                        io.ppsd.benchmarks.report.ResultFiles.readCsv(replot.resolve("hops.csv"), io.ppsd.benchmarks.report.HopRow.class));
-            }
-            String md = java.nio.file.Files.readString(replot.resolve("results.md"));
-            int cut = md.indexOf("### PPSD against theory");
-            int hops = md.indexOf(io.ppsd.benchmarks.report.HopTable.HEADING);
-            java.nio.file.Files.writeString(replot.resolve("results.md"), (cut < 0 ? "" : md.substring(0, cut))
-                    + io.ppsd.benchmarks.report.ResultTable.markdown(rows) + (hops < 0 ? "" : "\n" + md.substring(hops)));
-            return 0;
-        }
-        if (compare != null && !compare.isEmpty()) {
-            var runs = new java.util.LinkedHashMap<String, List<io.ppsd.benchmarks.report.ResultRow>>();
-            for (Path dir : compare) {
-                runs.put(dir.getFileName().toString(), io.ppsd.benchmarks.report.ResultFiles.readJson(dir.resolve("results.json"),
-                        io.ppsd.benchmarks.report.ResultRow.class));
-            }
-            Path first = compare.getFirst().toAbsolutePath();
-            Path dir = out != null ? out : first.getParent() != null ? first.getParent() : first;
-            java.nio.file.Files.createDirectories(dir);
-            System.err.println("wrote " + io.ppsd.benchmarks.report.ResultPlots.compareRuns(runs, dir.resolve("compare")));
-            return 0;
-        }
+        if (replot != null) return replot(replot);
+        if (compare != null && !compare.isEmpty()) return compare(compare);
         if (standIn) model = io.ppsd.benchmarks.model.ModelChoice.standIn(repo);
         if (jmh) return KernelBenchmarks.run(jmhArgs, out != null ? out : repo.results("jmh"), commandLine);
         if (suite.equals("decode-speed")) {

@@ -23,11 +23,15 @@ public final class PpsdCli {
         var cli = new CommandLine(new PpsdCli());
         cli.setOut(out);
         cli.setErr(err);
-        cli.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+        return withErrorReporting(cli).execute(args);
+    }
+
+    /** A failed command prints one {@code error:} line (the stack trace too with PPSD_DEBUG set) and exits with 1. */
+    public static CommandLine withErrorReporting(CommandLine cli) {
+        return cli.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             cmd.getErr().println("error: " + (ex.getMessage() == null ? ex.toString() : ex.getMessage()));
             if (System.getenv("PPSD_DEBUG") != null) ex.printStackTrace(cmd.getErr());
             return 1;
         });
-        return cli.execute(args);
     }
 }
