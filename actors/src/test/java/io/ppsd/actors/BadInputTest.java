@@ -78,7 +78,7 @@ class BadInputTest {
         assertTrue(failure(new int[0], null, GenerateParams.greedy(5)).contains("empty"));
         assertTrue(failure(ok, "and text", GenerateParams.greedy(5)).contains("exactly one of text and tokenIds"));
         assertTrue(failure(ok, null, GenerateParams.greedy(-1)).contains("maxTokens"));
-        assertTrue(failure(ok, null, GenerateParams.greedy(5).withSampling(-2f, 1)).contains("temperature"));
+        assertTrue(failure(ok, null, GenerateParams.builder(5).sampling(-2f, 1).build()).contains("temperature"));
         assertTrue(failure(ok, null, GenerateParams.greedy(5).withDeadline(0)).contains("deadline"));
         // Still serving: a good request after all of that matches AR.
         var done = client.generate(ok, GenerateParams.greedy(10)).toCompletableFuture().get(60, TimeUnit.SECONDS);

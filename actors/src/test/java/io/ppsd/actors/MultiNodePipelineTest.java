@@ -69,8 +69,8 @@ class MultiNodePipelineTest {
             for (int i = 0; i < running.size(); i++) {
                 var done = running.get(i).get(180, TimeUnit.SECONDS);
                 assertArrayEquals(expected.get(i), done.tokenIds(), "prompt " + i);
-                verified += done.stats().draftsVerified();
-                accepted += done.stats().draftsAccepted();
+                verified += done.speculation().draftsVerified();
+                accepted += done.speculation().draftsAccepted();
             }
             assertTrue(accepted > 0 && accepted < verified, "both verdicts must occur: " + accepted + "/" + verified);
             // 4 + 7 stages on 11 devices: every device of both stage hosts is taken, once.

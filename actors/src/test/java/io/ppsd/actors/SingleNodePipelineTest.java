@@ -75,8 +75,8 @@ class SingleNodePipelineTest {
         for (int i = 0; i < running.size(); i++) {
             var done = running.get(i).get(120, TimeUnit.SECONDS);
             assertArrayEquals(expected.get(i), done.tokenIds(), "prompt " + i + " on " + pipelines.get(i % pipelines.size()));
-            assertEquals(expected.get(i).length, done.stats().generatedTokens());
-            assertTrue(done.stats().draftsVerified() > 0, "drafts were verified");
+            assertEquals(expected.get(i).length, done.timings().generatedTokens());
+            assertTrue(done.speculation().draftsVerified() > 0, "drafts were verified");
         }
     }
 
@@ -110,7 +110,7 @@ class SingleNodePipelineTest {
             var ar = new io.ppsd.runtime.decode.AutoregressiveDecoder(whole);
             for (int i = 0; i < 3000 && prompt == null; i++) {
                 int[] p = model.prompt(5000 + i, 4);
-                int[] out = ar.generate(i, io.ppsd.runtime.decode.GenerationRequest.greedy(p, 24), io.ppsd.runtime.decode.TokenListener.NONE).generated();
+                int[] out = ar.generate(io.ppsd.runtime.decode.GenerationRequest.greedy(p, 24), io.ppsd.runtime.decode.TokenListener.NONE).generated();
                 if (java.util.stream.IntStream.range(0, 20).anyMatch(k -> out[k] == 1)) {
                     prompt = p;
                     full = out;
@@ -121,7 +121,7 @@ class SingleNodePipelineTest {
         var client = new PpsdClient(system);
         var stopped = client.generate(prompt, GenerateParams.greedy(24)).toCompletableFuture().get(60, TimeUnit.SECONDS);
         assertArrayEquals(TestModels.autoregressive(dir, prompt, 24), stopped.tokenIds(), "stops at EOS by default");
-        assertTrue(stopped.tokenIds().length < 24 && stopped.stopReason().equalsIgnoreCase("eos"), stopped.stopReason());
+        assertTrue(stopped.tokenIds().length < 24 && stopped.stopReason() == io.ppsd.runtime.decode.StopReason.EOS, String.valueOf(stopped.stopReason()));
         var whole = client.generate(prompt, GenerateParams.greedy(24).withIgnoreEos(true)).toCompletableFuture().get(60, TimeUnit.SECONDS);
         assertArrayEquals(full, whole.tokenIds(), "with ignoreEos: the whole budget, EOS included as a token");
     }

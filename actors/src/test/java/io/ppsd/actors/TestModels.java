@@ -32,7 +32,7 @@ final class TestModels {
     static int[] autoregressive(Path dir, int[] prompt, int maxTokens) {
         try (var files = ModelFiles.open(dir);
              var whole = new CpuStageExecutor(files, StageSpec.whole(files.config().numLayers()), 1, LoadProgress.NONE)) {
-            return new AutoregressiveDecoder(whole).generate(1, GenerationRequest.greedy(prompt, maxTokens, 1), TokenListener.NONE).generated();
+            return new AutoregressiveDecoder(whole).generate(GenerationRequest.greedy(prompt, maxTokens, 1), TokenListener.NONE).generated();
         }
     }
 }

@@ -114,11 +114,10 @@ public record DecodeSpeedCommand(boolean quick, Path model, Path out, int thread
         try (ModelFiles files = ModelFiles.open(t.dir());
              var whole = new CpuStageExecutor(files, StageSpec.whole(files.config().numLayers()), threads, LoadProgress.NONE)) {
             var ar = new AutoregressiveDecoder(whole);
-            long[] seq = {1};
             // Warm both engines up (JIT) for a while, not for a count: a 240M model takes ~0.1 s a token, ppsd-mini ~1 ms.
             long warmNanos = (long) ((quick ? 1.0 : 3.0) * 1e9);
             for (long end = System.nanoTime() + warmNanos; System.nanoTime() < end; ) {
-                ar.generate(seq[0]++, GenerationRequest.greedy(prompt, 8), TokenListener.NONE);
+                ar.generate(GenerationRequest.greedy(prompt, 8), TokenListener.NONE);
             }
             if (jlama != null) {
                 for (long end = System.nanoTime() + warmNanos; System.nanoTime() < end; ) jlama.decodeNanos(prompt, 8);
@@ -127,7 +126,7 @@ public record DecodeSpeedCommand(boolean quick, Path model, Path out, int thread
                 for (int side = 0; side < 2; side++) {
                     boolean oursNow = (side == 0) == (r % 2 == 0);
                     if (oursNow) {
-                        var res = ar.generate(seq[0]++, GenerationRequest.greedy(prompt, newTokens), TokenListener.NONE);
+                        var res = ar.generate(GenerationRequest.greedy(prompt, newTokens), TokenListener.NONE);
                         ours[r] = res.timings().generatedTokensPerSecond();
                     } else if (jlama != null) {
                         try {

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.ppsd.actors.probe.HopLatency;
 import io.ppsd.benchmarks.model.RandomLlama;
+import io.ppsd.benchmarks.run.HopProbing;
 import io.ppsd.benchmarks.run.HopReport;
 import io.ppsd.benchmarks.run.OpenedStages;
 import io.ppsd.benchmarks.run.PipelineSetup;
@@ -43,7 +44,7 @@ class ActorTransportsTest {
         int tokens = 24;
         int[] expected;
         try (var files = ModelFiles.open(model); var whole = new CpuStageExecutor(files, StageSpec.whole(8), 1, LoadProgress.NONE)) {
-            expected = new AutoregressiveDecoder(whole).generate(1, GenerationRequest.greedy(prompt, tokens), TokenListener.NONE).generated();
+            expected = new AutoregressiveDecoder(whole).generate(GenerationRequest.greedy(prompt, tokens), TokenListener.NONE).generated();
         }
         var plan = StagePlan.forExitLayer(8, 4);
         var setup = new PipelineSetup(model, "norm", plan, io.ppsd.runtime.ppsd.DraftWindow.defaultFor(plan.stageCount()), 32, List.of("cpu:0x1", "cpu:1x1"), new OpenedStages(List.of(), List.of()));
@@ -51,11 +52,11 @@ class ActorTransportsTest {
         for (String name : List.of("actors", "actors-cluster")) {
             try (var decoder = Transport.named(name).pipeline(setup)) {
                 for (int i = 0; i < 2; i++) {
-                    var result = decoder.generate(GenerationRequest.greedy(prompt, tokens));
+                    var result = decoder.generate(GenerationRequest.greedy(prompt, tokens), TokenListener.NONE);
                     assertArrayEquals(expected, result.generated(), name);
                     assertTrue(result.speculation().draftsVerified() > 0, name + ": drafts were verified");
                 }
-                HopReport hops = decoder.hops(64);
+                HopReport hops = ((HopProbing) decoder).hops(64);
                 assertEquals(name.equals("actors") ? 1 : 3, hops.jvms(), name);
                 // Two stages on the two devices: in one JVM both hops are local; over two node JVMs
                 // with one device each, both cross nodes.

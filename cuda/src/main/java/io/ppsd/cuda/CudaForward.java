@@ -14,7 +14,7 @@ import io.ppsd.runtime.model.ModelConfig;
  *   out = h + Wdown · (silu(Wgate · norm(h)) * (Wup · norm(h)))
  * </pre>
  * The hidden state of the rows being computed lives in the device buffer {@code x}; the residual
- * adds are fused into the output projections. Scratch buffers (device and pinned host) are
+ * adds are fused into the output projections ({@code matmulAdd}). Scratch buffers (device and pinned host) are
  * allocated once; a token allocates nothing.
  */
 final class CudaForward implements AutoCloseable {
@@ -92,35 +92,32 @@ final class CudaForward implements AutoCloseable {
 
     /**
      * One decoder layer for the n device rows, positions [startPos, startPos + n); appends their
-     * keys and values to layer {@code layer} of {@code cache}, which must have room.
+     * keys and values to layer {@code layer} of {@code cache}, which must have room. Step for step
+     * what CpuForward.layer computes.
      */
     void layer(DeviceLayer w, DeviceKvCache cache, int layer, int startPos, int n) {
-        rmsnorm(xb.address(), x.address(), w.attnNorm(), n);
-        matmul(w.wq(), xb.address(), n, q.address(), qDim, false);
-        matmul(w.wk(), xb.address(), n, k.address(), kvDim, false);
-        matmul(w.wv(), xb.address(), n, v.address(), kvDim, false);
-        int half = headDim / 2;
-        launch.of(Kernel.ROPE).ptr(q).ptr(ropeCos).ptr(ropeSin).i(heads).i(headDim).i(startPos).run(n, 1, threads(heads * half, 256));
-        launch.of(Kernel.ROPE).ptr(k).ptr(ropeCos).ptr(ropeSin).i(kvHeads).i(headDim).i(startPos).run(n, 1, threads(kvHeads * half, 256));
-        long keys = cache.keys(layer), values = cache.values(layer);
-        launch.of(Kernel.KV_APPEND).ptr(keys).ptr(values).ptr(k).ptr(v).i(startPos).i(n).i(kvDim)
-                .run(ceilDiv(n * kvDim, 256), 1, 256);
-        launch.of(Kernel.ATTENTION).ptr(att).ptr(q).ptr(keys).ptr(values).i(startPos).i(heads).i(kvHeads).i(headDim).f(attnScale)
-                .run(heads, n, Kernel.ATTENTION_THREADS);
-        matmul(w.wo(), att.address(), n, x.address(), dim, true);
-        rmsnorm(xb.address(), x.address(), w.ffnNorm(), n);
-        matmul(w.gate(), xb.address(), n, hb.address(), ffDim, false);
-        matmul(w.up(), xb.address(), n, hb2.address(), ffDim, false);
-        int count = n * ffDim;
-        launch.of(Kernel.SWIGLU).ptr(hb).ptr(hb2).i(count).run(ceilDiv(count, 256), 1, 256);
-        matmul(w.down(), hb.address(), n, x.address(), dim, true);
+        rmsnorm(xb, x, w.attnNorm(), n);
+        matmul(w.wq(), xb, n, q, qDim);
+        matmul(w.wk(), xb, n, k, kvDim);
+        matmul(w.wv(), xb, n, v, kvDim);
+        rope(q, heads, startPos, n);
+        rope(k, kvHeads, startPos, n);
+        appendKv(cache, layer, startPos, n);
+        attention(cache, layer, startPos, n);
+
+        matmulAdd(w.wo(), att, n, x, dim);
+        rmsnorm(xb, x, w.ffnNorm(), n);
+        matmul(w.gate(), xb, n, hb, ffDim);
+        matmul(w.up(), xb, n, hb2, ffDim);
+        swiglu(hb, hb2, n * ffDim);
+        matmulAdd(w.down(), hb, n, x, dim);
     }
 
     /** RMSNorm with {@code norm} then {@code head} on device rows [row0, row0 + n): logits rows 0..n-1. */
     void logits(DeviceBuffer norm, DeviceMatrix head, int row0, int n) {
         long rows = x.at((long) row0 * dim * Float.BYTES);
-        rmsnorm(xb.address(), rows, norm, n);
-        matmul(head, xb.address(), n, logits.address(), head.rows(), false);
+        launchRmsnorm(xb.address(), rows, norm, n);
+        launchMatmul(head, xb.address(), n, logits.address(), head.rows(), false);
     }
 
     /** Copies logits rows 0..n-1 into {@code out} from row {@code outRow} on; waits for the device. */
@@ -131,12 +128,51 @@ final class CudaForward implements AutoCloseable {
         logitsStage.getFloats(out, outRow * vocab, n * vocab);
     }
 
-    private void rmsnorm(long out, long in, DeviceBuffer weight, int n) {
+    // The steps of a layer: each names what it computes; the launch geometry lives only here.
+
+    /** out[t] = rmsnorm(in[t]) · weight for n rows. */
+    private void rmsnorm(DeviceBuffer out, DeviceBuffer in, DeviceBuffer weight, int n) {
+        launchRmsnorm(out.address(), in.address(), weight, n);
+    }
+
+    /** out[t, :] = W · in[t, :] for n rows. */
+    private void matmul(DeviceMatrix w, DeviceBuffer in, int n, DeviceBuffer out, int outStride) {
+        launchMatmul(w, in.address(), n, out.address(), outStride, false);
+    }
+
+    /** out[t, :] += W · in[t, :] for n rows: the residual connection, fused into the projection. */
+    private void matmulAdd(DeviceMatrix w, DeviceBuffer in, int n, DeviceBuffer out, int outStride) {
+        launchMatmul(w, in.address(), n, out.address(), outStride, true);
+    }
+
+    /** Rotary position embedding of {@code headCount} heads of n rows at positions [startPos, startPos + n). */
+    private void rope(DeviceBuffer qk, int headCount, int startPos, int n) {
+        launch.of(Kernel.ROPE).ptr(qk).ptr(ropeCos).ptr(ropeSin).i(headCount).i(headDim).i(startPos).run(n, 1, threads(headCount * headDim / 2, 256));
+    }
+
+    /** Writes the rows' keys and values into the cache at positions [startPos, startPos + n). */
+    private void appendKv(DeviceKvCache cache, int layer, int startPos, int n) {
+        launch.of(Kernel.KV_APPEND).ptr(cache.keys(layer)).ptr(cache.values(layer)).ptr(k).ptr(v).i(startPos).i(n).i(kvDim)
+                .run(ceilDiv(n * kvDim, 256), 1, 256);
+    }
+
+    /** att = softmax(q·K/√d)·V over each row's positions [0, pos], causal. */
+    private void attention(DeviceKvCache cache, int layer, int startPos, int n) {
+        launch.of(Kernel.ATTENTION).ptr(att).ptr(q).ptr(cache.keys(layer)).ptr(cache.values(layer)).i(startPos).i(heads).i(kvHeads).i(headDim)
+                .f(attnScale).run(heads, n, Kernel.ATTENTION_THREADS);
+    }
+
+    /** a = silu(a) * b, elementwise over {@code count} values. */
+    private void swiglu(DeviceBuffer a, DeviceBuffer b, int count) {
+        launch.of(Kernel.SWIGLU).ptr(a).ptr(b).i(count).run(ceilDiv(count, 256), 1, 256);
+    }
+
+    private void launchRmsnorm(long out, long in, DeviceBuffer weight, int n) {
         launch.of(Kernel.RMSNORM).ptr(out).ptr(in).ptr(weight).i(dim).f(eps).run(n, 1, threads(dim, 256));
     }
 
     /** out[t, r] (+)= W[r, :] · in[t, :]: GEMV for the few tokens of decode and verification, tiled GEMM beyond. */
-    private void matmul(DeviceMatrix w, long in, int n, long out, int outStride, boolean accumulate) {
+    private void launchMatmul(DeviceMatrix w, long in, int n, long out, int outStride, boolean accumulate) {
         if (n <= Kernel.GEMV_MAX_TOKENS) {
             launch.of(Kernel.gemv(w.dtype())).ptr(out).ptr(w.address()).ptr(in).i(w.rows()).i(w.cols()).i(n).i(outStride).i(accumulate ? 1 : 0)
                     .run(ceilDiv(w.rows(), Kernel.GEMV_ROWS_PER_BLOCK), 1, Kernel.GEMV_ROWS_PER_BLOCK * 32);

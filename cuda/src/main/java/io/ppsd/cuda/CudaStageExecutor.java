@@ -5,11 +5,9 @@ import io.ppsd.runtime.heads.ExitHeadKind;
 import io.ppsd.runtime.model.LoadProgress;
 import io.ppsd.runtime.model.ModelConfig;
 import io.ppsd.runtime.model.ModelFiles;
-import io.ppsd.runtime.stage.StageExecutor;
+import io.ppsd.runtime.stage.LayerStackExecutor;
 import io.ppsd.runtime.stage.StageSpec;
 import java.lang.foreign.Arena;
-import java.util.HashMap;
-import java.util.Map;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -21,7 +19,7 @@ import org.slf4j.LoggerFactory;
  * <p>Construction fails with {@link CudaUnavailableException} when there is no usable driver or no
  * such device; nothing else in the process is affected.
  */
-public final class CudaStageExecutor implements StageExecutor {
+public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> {
     private static final Logger log = LoggerFactory.getLogger(CudaStageExecutor.class);
 
     private final ModelConfig config;
@@ -39,15 +37,12 @@ public final class CudaStageExecutor implements StageExecutor {
     private final CudaExitHead head;
     private final GpuTimer timer;
     private final Arena arena = Arena.ofShared();
-    private final Map<Long, DeviceKvCache> caches = new HashMap<>();
     private boolean closed;
 
     /** Stage {@code spec} of the model on device {@code settings.device()}. */
     public CudaStageExecutor(ModelFiles files, StageSpec spec, CudaSettings settings, LoadProgress progress) {
+        super(files.config(), spec, settings.maxBatch());
         this.config = files.config();
-        if (spec.layers().to() > config.numLayers()) {
-            throw new IllegalArgumentException("stage layers " + spec.layers() + " exceed the model's " + config.numLayers() + " layers");
-        }
         this.spec = spec;
         this.settings = settings;
         this.device = CudaDevice.open(settings.device());
@@ -85,7 +80,7 @@ public final class CudaStageExecutor implements StageExecutor {
             }
             if (spec.lmHead()) progress.loaded(++done, total, "LM head");
             this.forward = computation = new CudaForward(config, device, launch, weights, settings.maxBatch(), spec.lmHead() || spec.drafts());
-            head = headFile == null ? null : new CudaExitHead(headFile, config, device, forward, weights, finalNorm, lmHead);
+            head = headFile == null ? null : new CudaExitHead(headFile, forward, weights, finalNorm, lmHead);
             if (spec.drafts()) progress.loaded(++done, total, "exit head " + spec.exitHead());
             timer = settings.profile() ? new GpuTimer(device) : null;
             device.synchronize();
@@ -101,44 +96,53 @@ public final class CudaStageExecutor implements StageExecutor {
         log.info("{} on CUDA device {} ({}): {} MiB of weights", spec, settings.device(), device.properties().name(), weights.bytes() >> 20);
     }
 
-    @Override
-    public StageSpec spec() {
-        return spec;
-    }
-
-    @Override
-    public ModelConfig config() {
-        return config;
-    }
-
     /** The device this stage runs on. */
     public CudaDevice.Properties device() {
         return device.properties();
     }
 
     @Override
-    public void forward(long seq, int startPos, int n, float[] hidden) {
+    protected DeviceKvCache newCache(int layerCount) {
         enter();
-        DeviceKvCache cache = caches.get(seq);
-        if (cache == null) {
-            cache = new DeviceKvCache(device, layers.length, config.kvDim(), config.maxPositions());
-            caches.put(seq, cache);
-        }
-        if (cache.length() != startPos) {
-            throw new IllegalStateException("sequence " + seq + " has " + cache.length() + " cached positions on stage "
-                    + spec.layers() + " but forward starts at " + startPos + " (truncate first to recompute)");
-        }
-        cache.reserve(startPos + n);
+        return new DeviceKvCache(device, layerCount, config.kvDim(), config.maxPositions());
+    }
+
+    @Override
+    protected void computeLayers(DeviceKvCache cache, int startPos, int rows, float[] hidden, int row0) {
+        enter();
         startTimer();
-        int chunk = forward.maxBatch();
-        for (int r0 = 0; r0 < n; r0 += chunk) {
-            int m = Math.min(chunk, n - r0);
-            forward.upload(hidden, r0, m);
-            for (int l = 0; l < layers.length; l++) forward.layer(layers[l], cache, l, startPos + r0, m);
-            forward.download(hidden, r0, m);
-            cache.setLength(startPos + r0 + m);
-        }
-        stopTimer("forward", n);
+        forward.upload(hidden, row0, rows);
+        for (int l = 0; l < layers.length; l++) forward.layer(layers[l], cache, l, startPos, rows);
+        forward.download(hidden, row0, rows);
+        stopTimer("forward", rows);
+    }
+
+    @Override
+    protected boolean headHasLayer() {
+        return head.hasLayer();
+    }
+
+    @Override
+    protected void computeHeadLayer(DeviceKvCache cache, int startPos, int rows, float[] hidden, int row0, boolean lastChunk, float[] logits) {
+        enter();
+        startTimer();
+        head.layer(cache, startPos, rows, hidden, row0, lastChunk, logits);
+        stopTimer("draft", rows);
+    }
+
+    @Override
+    protected void computeHeadProjection(float[] hidden, int row, float[] logits) {
+        enter();
+        startTimer();
+        head.project(hidden, row, logits);
+        stopTimer("draft", 1);
+    }
+
+    /** Kernels queued on the stage's stream may still use a cache that is about to be freed. */
+    @Override
+    protected void beforeRelease() {
+        enter();
+        device.synchronize();
     }
 
     @Override
@@ -175,48 +179,9 @@ public final class CudaStageExecutor implements StageExecutor {
     }
 
     @Override
-    public void draft(long seq, int startPos, int rows, float[] hidden, float[] logits) {
-        if (head == null) throw new IllegalStateException(spec + " has no exit head");
-        enter();
-        startTimer();
-        head.draft(seq, startPos, rows, hidden, logits);
-        stopTimer("draft", rows);
-    }
-
-    @Override
-    public int length(long seq) {
-        DeviceKvCache c = caches.get(seq);
-        return c == null ? 0 : c.length();
-    }
-
-    @Override
-    public void truncate(long seq, int length) {
-        DeviceKvCache c = caches.get(seq);
-        if (c == null) {
-            if (length != 0) throw new IllegalArgumentException("sequence " + seq + " has no cache to truncate to " + length);
-            return;
-        }
-        c.truncate(length);
-        if (head != null) head.truncate(seq, length);
-    }
-
-    @Override
-    public void release(long seq) {
-        enter();
-        device.synchronize();  // queued kernels may still use the cache being freed
-        DeviceKvCache c = caches.remove(seq);
-        if (c != null) c.close();
-        if (head != null) head.release(seq);
-    }
-
-    @Override
     public void close() {
         if (closed) return;
-        device.makeCurrent();
-        device.synchronize();
-        for (DeviceKvCache c : caches.values()) c.close();
-        caches.clear();
-        if (head != null) head.close();
+        releaseAll();
         if (timer != null) timer.close();
         forward.close();
         weights.close();

@@ -50,8 +50,8 @@ final class ClientCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
         ActorSystem<Void> system = ClientNode.join(seeds, java.time.Duration.ofSeconds(timeoutSeconds));
         try {
-            var params = GenerateParams.greedy(maxTokens).withSampling(temperature, samplingSeed)
-                    .withDeadline(timeoutSeconds * 1000L).withPipeline(pipeline);
+            var params = GenerateParams.builder(maxTokens).sampling(temperature, samplingSeed)
+                    .deadlineMillis(timeoutSeconds * 1000L).pipeline(pipeline).build();
             out.print(prompt);
             out.flush();
             var done = new PpsdClient(system).run(prompt, null, params, e -> {
@@ -61,9 +61,9 @@ final class ClientCommand implements Callable<Integer> {
                 }
             }).toCompletableFuture().get(timeoutSeconds + 30L, TimeUnit.SECONDS);
             out.println();
-            var s = done.stats();
-            err.printf(Locale.ROOT, "%d tokens, %.1f tokens/s, α = %.3f, stop: %s, rebuilds: %d%n",
-                    s.generatedTokens(), s.tokensPerSecond(), s.acceptanceRate(), done.stopReason(), s.rebuilds());
+            err.printf(Locale.ROOT, "%d tokens, %.1f tokens/s, α = %.3f, stop: %s, rebuilds: %d%n", done.timings().generatedTokens(),
+                    done.timings().generatedTokensPerSecond(), done.speculation().acceptanceRate(),
+                    done.stopReason().name().toLowerCase(Locale.ROOT), done.rebuilds());
             return 0;
         } finally {
             system.terminate();

@@ -3,17 +3,22 @@ package io.ppsd.actors.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.ppsd.runtime.LocalDecoding;
-import io.ppsd.runtime.LocalDecoding.Strategy;
-import io.ppsd.runtime.model.LoadProgress;
+import io.ppsd.runtime.decode.Decoder;
 import io.ppsd.runtime.decode.GenerationRequest;
 import io.ppsd.runtime.decode.GenerationResult;
 import io.ppsd.runtime.decode.SamplingParams;
 import io.ppsd.runtime.decode.TokenListener;
+import io.ppsd.runtime.model.LoadProgress;
 import io.ppsd.runtime.model.ModelFiles;
+import io.ppsd.runtime.speculative.DecodingPlan;
+import io.ppsd.runtime.speculative.DecodingPlan.Strategy;
+import io.ppsd.runtime.tokenizer.PromptEncoder;
 import io.ppsd.runtime.tokenizer.Tokenizer;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -92,66 +97,73 @@ final class GenerateCommand implements Callable<Integer> {
         if (cores < 1) throw new IllegalArgumentException("--threads must be ≥ 1");
         Strategy chosen = Strategy.parse(strategy);
         if (!transport.equals("threads") && !transport.equals("actors")) throw new IllegalArgumentException("--transport must be actors or threads");
-        if (chosen == Strategy.PPSD && transport.equals("actors")) {
-            return new EmbeddedClusterRun(model, prompt, head, exitLayer, stageSizes, maxTokens,
-                    new SamplingParams(temperature, topK, topP, repetitionPenalty, seed), stop, json, compareAr, cores).run(out, err);
-        }
         Tokenizer tokenizer = Tokenizer.load(model.resolve("tokenizer.json"));
         try (ModelFiles files = ModelFiles.open(model)) {
             var config = files.config();
-            int[] ids = LocalDecoding.promptIds(tokenizer, config, prompt);
+            var plan = DecodingPlan.resolve(model, config, chosen, head, exitLayer, stageSizes, draftLength, adaptive);
+            var encoder = PromptEncoder.of(tokenizer, config);
             var sampling = new SamplingParams(temperature, topK, topP, repetitionPenalty, seed);
-            var request = new GenerationRequest(ids, maxTokens, sampling, LocalDecoding.stopTokens(tokenizer, config), stop,
+            var request = new GenerationRequest(encoder.encode(prompt), maxTokens, sampling, encoder.stopTokenIds(), stop,
                     () -> tokenizer.newTextStream()::next);
             var stream = tokenizer.newTextStream();
             TokenListener listener = json ? TokenListener.NONE : token -> {
                 out.print(stream.next(token));
                 out.flush();
             };
-            var decoding = new LocalDecoding(files, chosen, head, exitLayer, draftLength, adaptive, stageSizes, cores,
-                    new ProgressBar(System.err, "loading " + model.getFileName()));
-            if (!json) {
-                out.print(prompt);
-                out.flush();
-            }
             GenerationResult result;
-            try (decoding) {
-                result = decoding.generate(request, listener);
+            String described;
+            try (Decoder decoder = open(files, plan, cores)) {
+                described = decoder.describe();
+                if (!json) {
+                    out.print(prompt);
+                    out.flush();
+                }
+                result = decoder.generate(request, listener);
             }
             GenerationResult ar = null;
             if (compareAr && chosen != Strategy.AR) {
-                try (var arDecoding = new LocalDecoding(files, Strategy.AR, null, null, 0, false, null, cores, LoadProgress.NONE)) {
+                try (var arDecoding = new LocalDecoding(files, DecodingPlan.autoregressive(config.numLayers()), cores, LoadProgress.NONE)) {
                     ar = arDecoding.generate(request, TokenListener.NONE);
                 }
             }
             if (json) {
-                out.println(toJson(result, tokenizer.decode(result.generated(), true), decoding.describe(), ar));
+                out.println(toJson(result, tokenizer.decode(result.generated(), true), described, plan, ar));
             } else {
                 out.print(stream.flush());
                 out.println();
                 out.flush();
-                var t = result.timings();
-                err.printf("%s | prompt: %d tokens, %.1f tokens/s | generated: %d tokens, %.1f tokens/s | stop: %s%n",
-                        decoding.describe(), t.promptTokens(), t.promptTokensPerSecond(), t.generatedTokens(),
-                        t.generatedTokensPerSecond(), result.stopReason().name().toLowerCase());
-                var sp = result.speculation();
-                if (chosen != Strategy.AR) {
-                    err.printf("acceptance α = %.3f (%d/%d drafts), tokens per step = %.2f, wasted stage-steps = %d, theory: %s%n",
-                            sp.acceptanceRate(), sp.draftsAccepted(), sp.draftsVerified(), sp.tokensPerStep(), sp.wastedStageSteps(),
-                            decoding.theory(sp.acceptanceRate()));
-                }
-                if (ar != null) {
-                    boolean same = java.util.Arrays.equals(ar.generated(), result.generated());
-                    err.printf("AR: %.1f tokens/s | speedup over AR: %.2fx | same tokens as AR: %s%n",
-                            ar.timings().generatedTokensPerSecond(),
-                            result.timings().generatedTokensPerSecond() / ar.timings().generatedTokensPerSecond(), same);
-                }
+                printSummary(err, result, described, plan, ar);
             }
         }
         return 0;
     }
 
-    private static String toJson(GenerationResult r, String text, String strategy, GenerationResult ar) {
+    /** The decoder for the plan: PPSD over the actor pipeline by default, everything else in this process. */
+    private Decoder open(ModelFiles files, DecodingPlan plan, int cores) {
+        if (plan.strategy() == Strategy.PPSD && transport.equals("actors")) return EmbeddedCluster.start(model, plan);
+        return new LocalDecoding(files, plan, cores, new ProgressBar(System.err, "loading " + model.getFileName()));
+    }
+
+    private static void printSummary(PrintWriter err, GenerationResult result, String described, DecodingPlan plan, GenerationResult ar) {
+        var t = result.timings();
+        err.printf(Locale.ROOT, "%s | prompt: %d tokens in %.0f ms | generated: %d tokens, %.1f tokens/s | stop: %s%n",
+                described, t.promptTokens(), t.promptNanos() / 1e6, t.generatedTokens(), t.generatedTokensPerSecond(),
+                result.stopReason().name().toLowerCase(Locale.ROOT));
+        var sp = result.speculation();
+        if (plan.strategy() != Strategy.AR) {
+            err.printf(Locale.ROOT, "acceptance α = %.3f (%d/%d drafts), tokens per step = %.2f, wasted stage-steps = %d, theory: %s%n",
+                    sp.acceptanceRate(), sp.draftsAccepted(), sp.draftsVerified(), sp.tokensPerStep(), sp.wastedStageSteps(),
+                    plan.describeTheory(sp.acceptanceRate()));
+        }
+        if (ar != null) {
+            err.printf(Locale.ROOT, "AR: %.1f tokens/s | speedup over AR: %.2fx | same tokens as AR: %s%n",
+                    ar.timings().generatedTokensPerSecond(), result.timings().generatedTokensPerSecond() / ar.timings().generatedTokensPerSecond(),
+                    Arrays.equals(ar.generated(), result.generated()));
+        }
+    }
+
+    /** One JSON shape for every strategy and transport. */
+    static String toJson(GenerationResult r, String text, String described, DecodingPlan plan, GenerationResult ar) {
         var mapper = new ObjectMapper();
         ObjectNode root = mapper.createObjectNode();
         var p = root.putArray("prompt_token_ids");
@@ -159,19 +171,16 @@ final class GenerateCommand implements Callable<Integer> {
         var g = root.putArray("generated_token_ids");
         for (int id : r.generated()) g.add(id);
         root.put("text", text);
-        root.put("stop_reason", r.stopReason().name().toLowerCase());
-        root.put("strategy", strategy);
+        root.put("stop_reason", r.stopReason().name().toLowerCase(Locale.ROOT));
+        root.put("strategy", plan.strategy().id());
+        root.put("decoder", described);
         var sp = root.putObject("speculation");
         sp.put("drafts_verified", r.speculation().draftsVerified());
         sp.put("drafts_accepted", r.speculation().draftsAccepted());
         sp.put("acceptance_rate", r.speculation().acceptanceRate());
         sp.put("tokens_per_step", r.speculation().tokensPerStep());
         sp.put("wasted_stage_steps", r.speculation().wastedStageSteps());
-        if (ar != null) {
-            root.put("ar_tokens_per_s", ar.timings().generatedTokensPerSecond());
-            root.put("speedup_over_ar", r.timings().generatedTokensPerSecond() / ar.timings().generatedTokensPerSecond());
-            root.put("same_tokens_as_ar", java.util.Arrays.equals(ar.generated(), r.generated()));
-        }
+        sp.put("theoretical_speedup", plan.theory(r.speculation().acceptanceRate()));
         var t = root.putObject("timings");
         t.put("prompt_tokens", r.timings().promptTokens());
         t.put("prompt_ms", r.timings().promptNanos() / 1e6);
@@ -179,6 +188,11 @@ final class GenerateCommand implements Callable<Integer> {
         t.put("generated_tokens", r.timings().generatedTokens());
         t.put("generation_ms", r.timings().generationNanos() / 1e6);
         t.put("generated_tokens_per_s", r.timings().generatedTokensPerSecond());
+        if (ar != null) {
+            root.put("ar_tokens_per_s", ar.timings().generatedTokensPerSecond());
+            root.put("speedup_over_ar", r.timings().generatedTokensPerSecond() / ar.timings().generatedTokensPerSecond());
+            root.put("same_tokens_as_ar", Arrays.equals(ar.generated(), r.generated()));
+        }
         return root.toString();
     }
 }

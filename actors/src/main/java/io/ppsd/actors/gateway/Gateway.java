@@ -1,12 +1,14 @@
 package io.ppsd.actors.gateway;
 
 import io.ppsd.actors.protocol.GatewayCommand;
+import io.ppsd.actors.protocol.GenerateParams;
 import io.ppsd.actors.protocol.GenerationEvent;
-import io.ppsd.actors.session.Session;
+import io.ppsd.actors.session.RequestSession;
 import io.ppsd.actors.session.SessionCommand;
 import io.ppsd.actors.stage.PipelineDefinition;
 import io.ppsd.actors.stage.PipelineRegistry;
-import io.ppsd.runtime.LocalDecoding;
+import io.ppsd.runtime.decode.GenerationRequest;
+import io.ppsd.runtime.tokenizer.PromptEncoder;
 import io.ppsd.runtime.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -27,7 +29,7 @@ import org.apache.pekko.actor.typed.receptionist.ServiceKey;
  * The public entry point for other JVM services: registered with the Receptionist under
  * {@link #SERVICE_KEY}; validates each {@link GatewayCommand.Generate} (pipeline, prompt, token ids,
  * context, sampling) and answers bad input at once with {@link GenerationEvent.Failed}; good
- * requests get a {@link Session} each.
+ * requests get a {@link RequestSession} each.
  */
 public final class Gateway extends AbstractBehavior<Gateway.Command> {
     public static final ServiceKey<GatewayCommand> SERVICE_KEY = ServiceKey.create(GatewayCommand.class, "ppsd-gateway");
@@ -40,12 +42,12 @@ public final class Gateway extends AbstractBehavior<Gateway.Command> {
     record SessionEnded(String requestId) implements Command, org.apache.pekko.actor.NoSerializationVerificationNeeded {}
 
     private final PipelineRegistry pipelines;
-    private final Session.Settings settings;
+    private final RequestSession.Settings settings;
     private final Map<String, ActorRef<SessionCommand>> running = new HashMap<>();
-    private final Map<java.nio.file.Path, Tokenizer> tokenizers = new ConcurrentHashMap<>();
+    private final Map<java.nio.file.Path, PromptEncoder> encoders = new ConcurrentHashMap<>();
     private long sessionCounter;
 
-    public static Behavior<Command> create(PipelineRegistry pipelines, Session.Settings settings) {
+    public static Behavior<Command> create(PipelineRegistry pipelines, RequestSession.Settings settings) {
         return Behaviors.setup(ctx -> {
             ActorRef<GatewayCommand> publicRef = ctx.messageAdapter(GatewayCommand.class, Public::new);
             ctx.getSystem().receptionist().tell(Receptionist.register(SERVICE_KEY, publicRef));
@@ -53,7 +55,7 @@ public final class Gateway extends AbstractBehavior<Gateway.Command> {
         });
     }
 
-    private Gateway(ActorContext<Command> ctx, PipelineRegistry pipelines, Session.Settings settings) {
+    private Gateway(ActorContext<Command> ctx, PipelineRegistry pipelines, RequestSession.Settings settings) {
         super(ctx);
         this.pipelines = pipelines;
         this.settings = settings;
@@ -87,19 +89,15 @@ public final class Gateway extends AbstractBehavior<Gateway.Command> {
             if (g.params().deadlineMillis() <= 0) throw new IllegalArgumentException("deadlineMillis must be > 0");
             if ((g.text() == null) == (g.tokenIds() == null)) throw new IllegalArgumentException("give exactly one of text and tokenIds");
             PipelineDefinition pipeline = pipelines.get(g.params().pipeline());
-            Tokenizer tokenizer = tokenizer(pipeline);
+            PromptEncoder encoder = encoder(pipeline);
             var config = pipeline.config();
-            int[] prompt = g.text() != null ? LocalDecoding.promptIds(tokenizer, config, g.text()) : g.tokenIds().clone();
+            int[] prompt = g.text() != null ? encoder.encode(g.text()) : g.tokenIds().clone();
             if (prompt.length == 0) throw new IllegalArgumentException("the prompt is empty");
-            for (int t : prompt) {
-                if (t < 0 || t >= config.vocabSize()) throw new IllegalArgumentException("token id " + t + " outside the vocabulary [0, " + config.vocabSize() + ")");
-            }
-            if (prompt.length >= config.maxPositions()) {
-                throw new IllegalArgumentException("prompt of " + prompt.length + " tokens does not fit the context of " + config.maxPositions() + " positions");
-            }
-            Session.sampling(g.params()); // validates the sampling parameters
-            var session = getContext().spawn(Session.create(id, prompt, g.params(), pipeline, tokenizer,
-                    g.params().ignoreEos() ? new int[0] : LocalDecoding.stopTokens(tokenizer, config), settings, g.replyTo()), "session-" + (++sessionCounter));
+            var request = new GenerationRequest(prompt, g.params().maxTokens(), g.params().sampling(), stopTokens(g.params(), encoder, config.vocabSize()),
+                    g.params().stopStrings(), () -> encoder.tokenizer().newTextStream()::next);
+            request.validate(config.vocabSize(), config.maxPositions());
+            var session = getContext().spawn(RequestSession.create(id, request, g.params().deadlineMillis(), pipeline, encoder.tokenizer(), settings,
+                    g.replyTo()), "session-" + (++sessionCounter));
             getContext().watchWith(session, new SessionEnded(id));
             running.put(id, session);
         } catch (RuntimeException e) {
@@ -114,10 +112,20 @@ public final class Gateway extends AbstractBehavior<Gateway.Command> {
         return this;
     }
 
-    private Tokenizer tokenizer(PipelineDefinition p) {
-        return tokenizers.computeIfAbsent(p.modelDir(), dir -> {
+    /** The model's end-of-sequence ids unless the request ignores them, plus the request's own stop ids. */
+    private static int[] stopTokens(GenerateParams params, PromptEncoder encoder, int vocabSize) {
+        int[] own = params.stopTokenIds() == null ? new int[0] : params.stopTokenIds();
+        for (int t : own) {
+            if (t < 0 || t >= vocabSize) throw new IllegalArgumentException("stop token id " + t + " outside the vocabulary [0, " + vocabSize + ")");
+        }
+        int[] eos = params.ignoreEos() ? new int[0] : encoder.stopTokenIds();
+        return java.util.stream.IntStream.concat(java.util.Arrays.stream(eos), java.util.Arrays.stream(own)).distinct().toArray();
+    }
+
+    private PromptEncoder encoder(PipelineDefinition p) {
+        return encoders.computeIfAbsent(p.modelDir(), dir -> {
             try {
-                return Tokenizer.load(dir.resolve("tokenizer.json"));
+                return PromptEncoder.of(Tokenizer.load(dir.resolve("tokenizer.json")), p.config());
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot read the tokenizer of " + dir + ": " + e.getMessage(), e);
             }

@@ -4,7 +4,7 @@ import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigValueFactory;
 import io.ppsd.actors.gateway.Gateway;
-import io.ppsd.actors.session.Session;
+import io.ppsd.actors.session.RequestSession;
 import io.ppsd.actors.stage.DevicePlacement;
 import io.ppsd.actors.stage.DeviceSlots;
 import io.ppsd.actors.stage.PipelineRegistry;
@@ -65,7 +65,7 @@ public final class PpsdNode {
                     .withRole("stage-host")
                     .withEntityProps(DispatcherSelector.fromConfig("ppsd.stage-dispatcher")));
             if (config.getStringList("pekko.cluster.roles").contains("gateway")) {
-                ctx.spawn(Gateway.create(pipelines, Session.Settings.fromConfig(config)), "gateway");
+                ctx.spawn(Gateway.create(pipelines, RequestSession.Settings.fromConfig(config)), "gateway");
             }
             return Behaviors.empty();
         });

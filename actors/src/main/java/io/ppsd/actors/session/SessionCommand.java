@@ -1,10 +1,11 @@
 package io.ppsd.actors.session;
 
 import io.ppsd.actors.protocol.CborSerializable;
+import io.ppsd.runtime.ppsd.StageReport;
 
 /**
- * The protocol of {@link Session}: what the pipeline's stages report about a sequence, and the
- * session's own timers and cancellation. Stage reports name the sequence (one attempt of the
+ * The protocol of {@link RequestSession}: what the pipeline's stages report about a sequence, and
+ * the session's own timers and cancellation. Stage reports name the sequence (one attempt of the
  * request), so reports from an abandoned attempt are recognized and ignored.
  */
 public sealed interface SessionCommand extends CborSerializable {
@@ -12,12 +13,8 @@ public sealed interface SessionCommand extends CborSerializable {
     /** The verifier committed {@code token} at position {@code pos} of sequence {@code seq}. */
     record Committed(long seq, int pos, int token, boolean wasDraft) implements SessionCommand {}
 
-    /** The verifier ended the sequence (end-of-sequence token or length). */
-    record Stopped(long seq, String reason) implements SessionCommand {}
-
     /** One stage's account of the sequence after releasing it. */
-    record Reported(long seq, int stage, long decodePositions, long wastedPositions, long droppedMessages,
-                    long draftsVerified, long draftsAccepted) implements SessionCommand {}
+    record Reported(long seq, StageReport report) implements SessionCommand {}
 
     /** A stage cannot serve (it failed to load, or rejected the input). */
     record StageFailed(long seq, String stage, String reason) implements SessionCommand {}

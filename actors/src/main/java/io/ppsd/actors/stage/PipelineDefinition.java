@@ -1,32 +1,27 @@
 package io.ppsd.actors.stage;
 
 import com.typesafe.config.Config;
-import io.ppsd.runtime.heads.ExitHeadFile;
 import io.ppsd.runtime.model.ModelConfig;
 import io.ppsd.runtime.ppsd.DraftWindow;
-import io.ppsd.runtime.speculative.StagePlan;
+import io.ppsd.runtime.speculative.DecodingPlan;
 import io.ppsd.runtime.stage.StageSpec;
 import java.nio.file.Path;
-import java.util.List;
 
 /**
- * A PPSD pipeline as configured under {@code ppsd.pipelines.<name>}: which model, which exit head,
- * how the layers are cut into stages. Stage k of pipeline p is the sharded entity {@code p/k}.
+ * A PPSD pipeline as configured under {@code ppsd.pipelines.<name>}: which model, and its
+ * {@link DecodingPlan} (exit head, exit layer, stage cut) resolved as every other front end does. Stage k of pipeline p is the sharded entity {@code p/k}.
  */
-public record PipelineDefinition(String name, Path modelDir, ModelConfig config, String head, int exitLayer,
-                                 StagePlan plan, DraftWindow window, int prefillChunk) {
+public record PipelineDefinition(String name, Path modelDir, ModelConfig config, DecodingPlan plan, DraftWindow window, int prefillChunk) {
 
     public static PipelineDefinition fromConfig(String name, Config c) {
         Path modelDir = Path.of(c.getString("model"));
         ModelConfig config = ModelConfig.read(modelDir.resolve("config.json"));
-        String head = c.getString("head").isEmpty() ? ExitHeadFile.defaultHead(modelDir, config) : c.getString("head");
-        int requested = c.getInt("exit-layer");
-        int exit = ExitHeadFile.resolveExitLayer(modelDir, config, head, requested > 0 ? requested : null);
-        List<Integer> sizes = c.getIntList("stage-sizes");
-        StagePlan plan = sizes.isEmpty() ? StagePlan.forExitLayer(config.numLayers(), exit)
-                : StagePlan.ofSizes(config.numLayers(), sizes.stream().mapToInt(Integer::intValue).toArray());
-        if (plan.exitLayer() != exit) {
-            throw new IllegalArgumentException("pipeline '" + name + "': the first stage " + plan.layers(0) + " must end at the exit layer " + exit);
+        int[] sizes = c.getIntList("stage-sizes").stream().mapToInt(Integer::intValue).toArray();
+        DecodingPlan plan;
+        try {
+            plan = DecodingPlan.resolve(modelDir, config, DecodingPlan.Strategy.PPSD, c.getString("head"), c.getInt("exit-layer"), sizes, 0, false);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("pipeline '" + name + "': " + e.getMessage(), e);
         }
         int positions = c.getInt("window");
         if (positions < 0) throw new IllegalArgumentException("pipeline '" + name + "': window must be ≥ 0 (0 = automatic), got " + positions);
@@ -36,7 +31,7 @@ public record PipelineDefinition(String name, Path modelDir, ModelConfig config,
         // Prefill chunks stay well under the remote frame size: rows × hidden × 4 bytes ≤ 512 KiB.
         int maxRows = Math.max(1, (512 * 1024) / (4 * config.hiddenSize()));
         int chunk = Math.min(c.getInt("prefill-chunk"), maxRows);
-        return new PipelineDefinition(name, modelDir, config, head, exit, plan, window, chunk);
+        return new PipelineDefinition(name, modelDir, config, plan, window, chunk);
     }
 
     public int stageCount() {
@@ -44,7 +39,7 @@ public record PipelineDefinition(String name, Path modelDir, ModelConfig config,
     }
 
     public StageSpec spec(int stage) {
-        return plan.specs(head).get(stage);
+        return plan.specs().get(stage);
     }
 
     public String entityId(int stage) {

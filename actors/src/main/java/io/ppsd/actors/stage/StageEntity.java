@@ -1,16 +1,12 @@
 package io.ppsd.actors.stage;
 
 import io.ppsd.actors.session.SessionCommand;
-import io.ppsd.runtime.decode.StopReason;
 import io.ppsd.runtime.model.LoadProgress;
 import io.ppsd.runtime.model.ModelFiles;
-import io.ppsd.runtime.ppsd.DrafterStage;
 import io.ppsd.runtime.ppsd.PipelineMessage;
 import io.ppsd.runtime.ppsd.PipelineOutbox;
 import io.ppsd.runtime.ppsd.PipelineStage;
-import io.ppsd.runtime.ppsd.RelayStage;
 import io.ppsd.runtime.ppsd.StageReport;
-import io.ppsd.runtime.ppsd.VerifierStage;
 import io.ppsd.runtime.stage.Device;
 import io.ppsd.runtime.stage.StageExecutor;
 import io.ppsd.runtime.stage.StageExecutorFactory;
@@ -129,11 +125,7 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
                         "chaos-link-" + k, org.apache.pekko.actor.typed.DispatcherSelector.fromConfig("ppsd.stage-dispatcher"));
             }
         }
-        var outbox = new Outbox();
-        int last = pipeline.stageCount() - 1;
-        this.logic = stageIndex == 0 ? new DrafterStage(executor, pipeline.prefillChunk(), outbox)
-                : stageIndex == last ? new VerifierStage(executor, stageIndex, outbox)
-                : new RelayStage(executor, stageIndex, outbox);
+        this.logic = PipelineStage.forStage(stageIndex, pipeline.stageCount(), executor, pipeline.prefillChunk(), new Outbox());
     }
 
     @Override
@@ -234,18 +226,9 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
         }
 
         @Override
-        public void stopped(long seq, StopReason reason) {
-            ActorRef<SessionCommand> s = sessions.get(seq);
-            if (s != null) s.tell(new SessionCommand.Stopped(seq, reason.name()));
-        }
-
-        @Override
         public void report(long seq, StageReport r) {
             ActorRef<SessionCommand> s = sessions.get(seq);
-            if (s != null) {
-                s.tell(new SessionCommand.Reported(seq, r.stage(), r.decodePositions(), r.wastedPositions(), r.droppedMessages(),
-                        r.draftsVerified(), r.draftsAccepted()));
-            }
+            if (s != null) s.tell(new SessionCommand.Reported(seq, r));
         }
     }
 }

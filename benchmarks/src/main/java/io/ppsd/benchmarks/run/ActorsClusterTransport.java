@@ -2,7 +2,9 @@ package io.ppsd.benchmarks.run;
 
 import com.typesafe.config.ConfigFactory;
 import io.ppsd.actors.node.PpsdNode;
+import io.ppsd.runtime.decode.Decoder;
 import io.ppsd.runtime.decode.GenerationRequest;
+import io.ppsd.runtime.decode.TokenListener;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -79,7 +81,7 @@ public final class ActorsClusterTransport implements Transport {
                 started.add(NodeProcess.start(conf, work.resolve("node" + i + ".log")));
             }
             awaitMembers(gateway, nodes + 1, started);
-            var decoder = new ClientDecoder(gateway, stages, nodes + 1, stop);
+            var decoder = new ClientDecoder(gateway, nodes + 1, stop);
             warmUp(decoder, setup.plan().numLayers());
             return decoder;
         } catch (IOException | RuntimeException e) {
@@ -94,7 +96,7 @@ public final class ActorsClusterTransport implements Transport {
         int[] prompt = IntStream.rangeClosed(1, Math.max(4, layers)).toArray();
         long end = System.nanoTime() + WARMUP_NANOS;
         do {
-            decoder.generate(GenerationRequest.greedy(prompt, 32));
+            decoder.generate(GenerationRequest.greedy(prompt, 32), TokenListener.NONE);
         } while (System.nanoTime() < end);
     }
 

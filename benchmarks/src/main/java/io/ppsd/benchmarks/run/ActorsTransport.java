@@ -1,6 +1,7 @@
 package io.ppsd.benchmarks.run;
 
 import com.typesafe.config.ConfigFactory;
+import io.ppsd.runtime.decode.Decoder;
 import io.ppsd.actors.node.PpsdNode;
 import java.util.concurrent.TimeUnit;
 import org.apache.pekko.actor.typed.ActorSystem;
@@ -32,7 +33,7 @@ public final class ActorsTransport implements Transport {
                 """.formatted(PipelineHocon.list(setup.devices()));
         ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.ppsd.actors")).setLevel(ch.qos.logback.classic.Level.WARN);
         ActorSystem<Void> system = PpsdNode.startAlone(ConfigFactory.parseString(conf));
-        return new ClientDecoder(system, setup.plan().stageCount(), 1, () -> terminate(system));
+        return new ClientDecoder(system, 1, () -> terminate(system));
     }
 
     static void terminate(ActorSystem<?> system) {

@@ -1,7 +1,9 @@
 package io.ppsd.benchmarks.run;
 
+import io.ppsd.runtime.decode.Decoder;
 import io.ppsd.runtime.decode.GenerationRequest;
 import io.ppsd.runtime.decode.GenerationResult;
+import io.ppsd.runtime.decode.TokenListener;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -17,7 +19,7 @@ public record PassResult(long decodeNanos, long decodeTokens, long verified, lon
         long nanos = 0, tokens = 0, verified = 0, accepted = 0, committed = 0, steps = 0, wasted = 0;
         List<int[]> outputs = new ArrayList<>();
         for (int[] prompt : prompts) {
-            GenerationResult r = decoder.generate(GenerationRequest.greedy(prompt, newTokens));
+            GenerationResult r = decoder.generate(GenerationRequest.greedy(prompt, newTokens), TokenListener.NONE);
             nanos += r.timings().generationNanos();
             tokens += Math.max(0, r.timings().generatedTokens() - 1);
             var s = r.speculation();

@@ -5,9 +5,7 @@ import io.ppsd.benchmarks.report.HopRow;
 import io.ppsd.benchmarks.report.ResultRow;
 import io.ppsd.benchmarks.suite.BenchConfig;
 import io.ppsd.runtime.decode.AutoregressiveDecoder;
-import io.ppsd.runtime.decode.GenerationRequest;
-import io.ppsd.runtime.decode.GenerationResult;
-import io.ppsd.runtime.decode.TokenListener;
+import io.ppsd.runtime.decode.Decoder;
 import io.ppsd.runtime.model.ModelFiles;
 import io.ppsd.runtime.simulated.PaddingStats;
 import io.ppsd.runtime.speculative.EesdDecoder;
@@ -20,7 +18,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -43,7 +40,6 @@ public final class SuiteRunner implements AutoCloseable {
     private final PrintStream console;
     /** PPSD draft window, relative to each configuration's stage count. */
     private final WindowChoice window;
-    private final AtomicLong sequences = new AtomicLong(1);
     private final Map<String, Setup> arByDevice = new HashMap<>();
     private Setup current;
     private final List<HopRow> hopRows = new ArrayList<>();
@@ -181,8 +177,8 @@ public final class SuiteRunner implements AutoCloseable {
 
     private void probeHops(BenchConfig c, Decoder pipeline) {
         for (int floats : new int[] {files.config().hiddenSize(), THIRTEEN_B_HIDDEN}) {
-            HopReport report = pipeline.hops(floats);
-            if (report == null) return;
+            if (!(pipeline instanceof HopProbing probing)) return;
+            HopReport report = probing.hops(floats);
             for (HopLatency h : report.latency()) {
                 hopRows.add(new HopRow(c.id(), c.transport(), c.device().name(), c.stages(), report.jvms(), 4 * floats, h.kind(), h.count(),
                         h.medianMicros(), h.p99Micros(), h.maxMicros()));
@@ -217,19 +213,12 @@ public final class SuiteRunner implements AutoCloseable {
         return current;
     }
 
-    private Decoder autoregressive(StageExecutor whole) {
-        var ar = new AutoregressiveDecoder(whole);
-        return request -> ar.generate(sequences.getAndIncrement(), request, TokenListener.NONE);
+    private static Decoder autoregressive(StageExecutor whole) {
+        return new AutoregressiveDecoder(whole);
     }
 
-    private Decoder eesd(List<StageExecutor> stages, int gamma) {
-        var eesd = new EesdDecoder(stages, gamma, false);
-        return new Decoder() {
-            @Override
-            public GenerationResult generate(GenerationRequest request) {
-                return eesd.generate(sequences.getAndIncrement(), request, TokenListener.NONE);
-            }
-        };
+    private static Decoder eesd(List<StageExecutor> stages, int gamma) {
+        return new EesdDecoder(stages, gamma, false);
     }
 
     private static String summary(ResultRow r) {

@@ -1,5 +1,6 @@
 package io.ppsd.benchmarks.run;
 
+import io.ppsd.runtime.decode.Decoder;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.ServiceLoader;

@@ -43,8 +43,8 @@ class RandomLlamaTest {
             int[] prompt = {5, 9, 13, 2, 40};
             try (var s32 = new CpuStageExecutor(a, StageSpec.whole(spec.layers()), 1, LoadProgress.NONE);
                  var s16 = new CpuStageExecutor(b, StageSpec.whole(spec.layers()), 1, LoadProgress.NONE)) {
-                int[] x = new AutoregressiveDecoder(s32).generate(1, GenerationRequest.greedy(prompt, 8), TokenListener.NONE).generated();
-                int[] y = new AutoregressiveDecoder(s16).generate(1, GenerationRequest.greedy(prompt, 8), TokenListener.NONE).generated();
+                int[] x = new AutoregressiveDecoder(s32).generate(GenerationRequest.greedy(prompt, 8), TokenListener.NONE).generated();
+                int[] y = new AutoregressiveDecoder(s16).generate(GenerationRequest.greedy(prompt, 8), TokenListener.NONE).generated();
                 assertEquals(8, x.length);
                 assertEquals(8, y.length);
                 assertTrue(x[0] >= 0 && x[0] < spec.vocab());

@@ -4,15 +4,16 @@ import io.ppsd.runtime.heads.ExitHeadFile;
 import io.ppsd.runtime.model.LoadProgress;
 import io.ppsd.runtime.model.ModelConfig;
 import io.ppsd.runtime.model.ModelFiles;
-import io.ppsd.runtime.stage.StageExecutor;
+import io.ppsd.runtime.stage.LayerStackExecutor;
 import io.ppsd.runtime.stage.StageSpec;
 import java.lang.foreign.Arena;
 
 /**
  * A pipeline stage on CPU cores: the layers of its {@link StageSpec} read from the memory-mapped
- * model, one {@link KvCache} per sequence, and a {@link CoreGroup} to compute on.
+ * model and computed on a {@link CoreGroup}; the per-sequence {@link KvCache}s and their rules are
+ * {@link LayerStackExecutor}'s.
  */
-public final class CpuStageExecutor implements StageExecutor {
+public final class CpuStageExecutor extends LayerStackExecutor<KvCache> {
     /** Positions computed together in prefill/verification; bounds scratch memory. */
     public static final int DEFAULT_MAX_BATCH = 32;
 
@@ -27,17 +28,14 @@ public final class CpuStageExecutor implements StageExecutor {
     private final CpuForward forward;
     private final CpuExitHead head;
     private final Arena arena = Arena.ofShared();
-    private final SequenceTable<KvCache> caches = new SequenceTable<>();
 
     public CpuStageExecutor(ModelFiles files, StageSpec spec, int threads, LoadProgress progress) {
         this(files, spec, new CoreGroup(threads, "stage" + spec.layers().from()), true, DEFAULT_MAX_BATCH, progress);
     }
 
     public CpuStageExecutor(ModelFiles files, StageSpec spec, CoreGroup cores, boolean ownsCores, int maxBatch, LoadProgress progress) {
+        super(files.config(), spec, maxBatch);
         this.config = files.config();
-        if (spec.layers().to() > config.numLayers()) {
-            throw new IllegalArgumentException("stage layers " + spec.layers() + " exceed the model's " + config.numLayers() + " layers");
-        }
         this.spec = spec;
         this.cores = cores;
         this.ownsCores = ownsCores;
@@ -75,36 +73,34 @@ public final class CpuStageExecutor implements StageExecutor {
         }
     }
 
-    @Override
-    public StageSpec spec() {
-        return spec;
-    }
-
-    @Override
-    public ModelConfig config() {
-        return config;
-    }
-
     /** The cores this stage computes on (exit heads attached to the stage share them). */
     public CoreGroup cores() {
         return cores;
     }
 
     @Override
-    public void forward(long seq, int startPos, int n, float[] hidden) {
-        KvCache cache = caches.get(seq);
-        if (cache == null) cache = caches.put(seq, new KvCache(layers.length, config.kvDim(), config.maxPositions()));
-        if (cache.length() != startPos) {
-            throw new IllegalStateException("sequence " + seq + " has " + cache.length() + " cached positions on stage "
-                    + spec.layers() + " but forward starts at " + startPos + " (truncate first to recompute)");
-        }
-        cache.reserve(startPos + n);
-        int chunk = forward.maxBatch();
-        for (int r0 = 0; r0 < n; r0 += chunk) {
-            int m = Math.min(chunk, n - r0);
-            for (int l = 0; l < layers.length; l++) forward.layer(layers[l], cache, l, startPos + r0, m, hidden, r0);
-            cache.setLength(startPos + r0 + m);
-        }
+    protected KvCache newCache(int layerCount) {
+        return new KvCache(layerCount, config.kvDim(), config.maxPositions());
+    }
+
+    @Override
+    protected void computeLayers(KvCache cache, int startPos, int rows, float[] hidden, int row0) {
+        for (int l = 0; l < layers.length; l++) forward.layer(layers[l], cache, l, startPos, rows, hidden, row0);
+    }
+
+    @Override
+    protected boolean headHasLayer() {
+        return head.hasLayer();
+    }
+
+    @Override
+    protected void computeHeadLayer(KvCache cache, int startPos, int rows, float[] hidden, int row0, boolean lastChunk, float[] logits) {
+        head.layer(cache, startPos, rows, hidden, row0, lastChunk, logits);
+    }
+
+    @Override
+    protected void computeHeadProjection(float[] hidden, int row, float[] logits) {
+        head.project(hidden, row, logits);
     }
 
     @Override
@@ -127,36 +123,8 @@ public final class CpuStageExecutor implements StageExecutor {
     }
 
     @Override
-    public void draft(long seq, int startPos, int rows, float[] hidden, float[] logits) {
-        if (head == null) throw new IllegalStateException(spec + " has no exit head");
-        head.draft(seq, startPos, rows, hidden, logits);
-    }
-
-    @Override
-    public int length(long seq) {
-        KvCache c = caches.get(seq);
-        return c == null ? 0 : c.length();
-    }
-
-    @Override
-    public void truncate(long seq, int length) {
-        KvCache c = caches.get(seq);
-        if (c == null) {
-            if (length != 0) throw new IllegalArgumentException("sequence " + seq + " has no cache to truncate to " + length);
-            return;
-        }
-        c.truncate(length);
-        if (head != null) head.truncate(seq, length);
-    }
-
-    @Override
-    public void release(long seq) {
-        caches.remove(seq);
-        if (head != null) head.release(seq);
-    }
-
-    @Override
     public void close() {
+        releaseAll();
         if (ownsCores) cores.close();
         arena.close();
     }

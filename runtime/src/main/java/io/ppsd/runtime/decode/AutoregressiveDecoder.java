@@ -6,8 +6,9 @@ import io.ppsd.runtime.stage.StageExecutor;
  * Plain autoregressive decoding on one stage that holds the whole model: the reference every
  * speculative strategy must reproduce token for token under greedy sampling.
  */
-public final class AutoregressiveDecoder {
+public final class AutoregressiveDecoder implements Decoder {
     private final StageExecutor model;
+    private final java.util.concurrent.atomic.AtomicLong nextSeq = new java.util.concurrent.atomic.AtomicLong(1);
     private final float[] hidden;
     private final float[] logits;
     private final int[] token = new int[1];
@@ -22,7 +23,10 @@ public final class AutoregressiveDecoder {
         this.logits = new float[model.config().vocabSize()];
     }
 
-    public GenerationResult generate(long seq, GenerationRequest request, TokenListener listener) {
+    /** Generates on the whole-model stage; one generation at a time (the stage is single-threaded). */
+    @Override
+    public GenerationResult generate(GenerationRequest request, TokenListener listener) {
+        long seq = nextSeq.getAndIncrement();
         var c = model.config();
         request.validate(c.vocabSize(), c.maxPositions());
         int[] prompt = request.prompt();
@@ -55,5 +59,10 @@ public final class AutoregressiveDecoder {
         } finally {
             model.release(seq);
         }
+    }
+
+    @Override
+    public String describe() {
+        return "ar";
     }
 }

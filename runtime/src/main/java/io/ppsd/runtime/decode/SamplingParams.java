@@ -26,4 +26,17 @@ public record SamplingParams(float temperature, int topK, float topP, float repe
     public boolean isGreedy() {
         return temperature == 0f;
     }
+
+    /** The same sampling with another seed (a rebuilt attempt draws from a fresh stream). */
+    public SamplingParams withSeed(long newSeed) {
+        return new SamplingParams(temperature, topK, topP, repetitionPenalty, newSeed);
+    }
+
+    /**
+     * The parameters of the verifier's own random stream: the same distribution, a seed derived
+     * from this one, so that drafting and verification never draw the same numbers.
+     */
+    public SamplingParams forVerifier() {
+        return withSeed(seed ^ 0x5DEECE66DL);
+    }
 }

@@ -1,11 +1,8 @@
 package io.ppsd.runtime.ppsd;
 
+import io.ppsd.runtime.decode.Decoder;
 import io.ppsd.runtime.decode.GenerationRequest;
 import io.ppsd.runtime.decode.GenerationResult;
-import io.ppsd.runtime.decode.OutputTracker;
-import io.ppsd.runtime.decode.SpeculationStats;
-import io.ppsd.runtime.decode.StopReason;
-import io.ppsd.runtime.decode.Timings;
 import io.ppsd.runtime.decode.TokenListener;
 import io.ppsd.runtime.ppsd.PipelineMessage.Begin;
 import io.ppsd.runtime.ppsd.PipelineMessage.Finish;
@@ -33,7 +30,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * random before handling a message, so messages from different senders interleave in every order;
  * messages from one sender to one receiver stay in order, as on a real transport.
  */
-public final class InProcessPipeline implements AutoCloseable {
+public final class InProcessPipeline implements Decoder {
     /** Random delays (microseconds) for adversarial-timing tests; {@link #NONE} for normal runs. */
     public record Chaos(long seed, int maxHopDelayMicros, int maxStageDelayMicros) {
         public static final Chaos NONE = new Chaos(0, 0, 0);
@@ -45,27 +42,30 @@ public final class InProcessPipeline implements AutoCloseable {
 
     private final List<StageExecutor> executors;
     private final List<Worker> workers = new ArrayList<>();
-    private final Map<Long, Session> sessions = new ConcurrentHashMap<>();
+    private final Map<Long, Run> sessions = new ConcurrentHashMap<>();
+    private final DraftWindow window;
     private final int prefillChunk;
     private final Chaos chaos;
     private final AtomicLong nextSeq = new AtomicLong(1);
     /** Spin for messages only when every stage can have a core of its own. */
     private final boolean spinBeforeBlocking;
 
+    /** A pipeline over {@code executors} (stage order) with the default draft window. */
     public InProcessPipeline(List<StageExecutor> executors, int prefillChunk, Chaos chaos) {
+        this(executors, prefillChunk, DraftWindow.defaultFor(executors.size()), chaos);
+    }
+
+    public InProcessPipeline(List<StageExecutor> executors, int prefillChunk, DraftWindow window, Chaos chaos) {
         if (executors.size() < 2) throw new IllegalArgumentException("a PPSD pipeline needs at least 2 stages, got " + executors.size());
         this.executors = List.copyOf(executors);
+        this.window = window;
         this.prefillChunk = prefillChunk;
         this.chaos = chaos;
         int n = executors.size();
         this.spinBeforeBlocking = !chaos.active() && n <= Runtime.getRuntime().availableProcessors();
         for (int k = 0; k < n; k++) workers.add(new Worker(k, chaos.active() ? new SplittableRandom(chaos.seed() * 31 + k) : null));
         for (int k = 0; k < n; k++) {
-            var outbox = new Outbox(k);
-            StageExecutor e = executors.get(k);
-            PipelineStage logic = k == 0 ? new DrafterStage(e, prefillChunk, outbox)
-                    : k == n - 1 ? new VerifierStage(e, k, outbox) : new RelayStage(e, k, outbox);
-            workers.get(k).start(logic);
+            workers.get(k).start(PipelineStage.forStage(k, n, executors.get(k), prefillChunk, new Outbox(k)));
         }
     }
 
@@ -73,27 +73,25 @@ public final class InProcessPipeline implements AutoCloseable {
         return executors.size();
     }
 
-    /** Generates with PPSD; blocks until done. Greedy output equals autoregressive decoding's. */
+    /** Generates with PPSD and this pipeline's draft window; blocks until done. Greedy output equals AR's. */
+    @Override
     public GenerationResult generate(GenerationRequest request, TokenListener listener) {
-        return generate(request, listener, DraftWindow.defaultFor(executors.size()));
+        return generate(request, listener, window);
     }
 
+    /** Generates with PPSD and the given draft window (the window never changes the tokens, only the speed). */
     public GenerationResult generate(GenerationRequest request, TokenListener listener, DraftWindow window) {
         var c = executors.getFirst().config();
         request.validate(c.vocabSize(), c.maxPositions());
         long seq = nextSeq.getAndIncrement();
-        var session = new Session(seq, request, listener, c.maxPositions(), executors.size());
-        sessions.put(seq, session);
+        var run = new Run(seq, new SequenceAccount(request, listener, c.maxPositions(), executors.size(), System.nanoTime()));
+        if (run.account.done()) return run.account.result(); // nothing to generate (max tokens 0)
+        sessions.put(seq, run);
         int maxLength = Math.min(c.maxPositions(), request.prompt().length + request.maxNewTokens());
         var params = new SequenceParams(request.prompt(), maxLength, request.sampling(), request.stopTokens(), window);
-        session.start = System.nanoTime();
-        if (request.maxNewTokens() == 0) {
-            sessions.remove(seq);
-            return new GenerationResult(request.prompt(), new int[0], StopReason.MAX_TOKENS, new Timings(request.prompt().length, 0, 0, 0), SpeculationStats.NONE);
-        }
         workers.getFirst().deliver(new Begin(seq, params));
         try {
-            return session.done.get(10, TimeUnit.MINUTES);
+            return run.done.get(10, TimeUnit.MINUTES);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted", e);
@@ -106,31 +104,25 @@ public final class InProcessPipeline implements AutoCloseable {
         }
     }
 
-    /** The session side: commits, stop conditions, statistics. Runs on the verifier's thread. */
-    private final class Session {
+    @Override
+    public String describe() {
+        return "ppsd over threads (" + executors.size() + " stages)";
+    }
+
+    /** One running generation: its account, fed on the stages' threads, and its outcome. */
+    private final class Run {
         final long seq;
-        final OutputTracker tracker;
-        final int stages;
-        final List<StageReport> reports = new ArrayList<>();
+        final SequenceAccount account;
         final CompletableFuture<GenerationResult> done = new CompletableFuture<>();
-        final GenerationRequest request;
-        long start, firstToken;
-        long accepted, rejected;
         boolean finishing;
 
-        Session(long seq, GenerationRequest request, TokenListener listener, int context, int stages) {
+        Run(long seq, SequenceAccount account) {
             this.seq = seq;
-            this.request = request;
-            this.tracker = new OutputTracker(request, listener, context);
-            this.stages = stages;
+            this.account = account;
         }
 
-        synchronized void committed(int token, boolean wasDraft) {
-            if (finishing) return;
-            if (firstToken == 0) firstToken = System.nanoTime();
-            else if (wasDraft) accepted++;
-            else rejected++;
-            if (!tracker.commit(token)) finishAll();
+        synchronized void committed(int pos, int token) {
+            if (!account.commit(pos, token)) finishAll();
         }
 
         synchronized void finishAll() {
@@ -140,23 +132,7 @@ public final class InProcessPipeline implements AutoCloseable {
         }
 
         synchronized void report(StageReport r) {
-            reports.add(r);
-            if (reports.size() < stages) return;
-            long end = System.nanoTime();
-            long decode = 0, wasted = 0, verified = 0, acc = 0;
-            for (StageReport x : reports) {
-                decode += x.decodePositions();
-                wasted += x.wastedPositions();
-                verified += x.draftsVerified();
-                acc += x.draftsAccepted();
-            }
-            int n = tracker.generatedCount();
-            // Steps in the pipeline's own clock: one per verification, plus a refill of S − 1 per rejection.
-            long steps = verified + (long) (stages - 1) * (verified - acc);
-            var timings = new Timings(request.prompt().length, firstToken - start, n, end - firstToken);
-            done.complete(new GenerationResult(request.prompt(), tracker.generated(),
-                    tracker.stopReason() == null ? StopReason.MAX_TOKENS : tracker.stopReason(), timings,
-                    new SpeculationStats(verified, acc, n, steps, wasted)));
+            if (account.report(r)) done.complete(account.result());
         }
 
         void fail(Throwable t) {
@@ -188,23 +164,20 @@ public final class InProcessPipeline implements AutoCloseable {
 
         @Override
         public void toAll(Finish message) {
-            Session s = sessions.get(message.seq());
-            if (s != null) s.finishAll();
+            Run r = sessions.get(message.seq());
+            if (r != null) r.finishAll();
         }
 
         @Override
         public void committed(long seq, int pos, int token, boolean wasDraft) {
-            Session s = sessions.get(seq);
-            if (s != null) s.committed(token, wasDraft);
+            Run r = sessions.get(seq);
+            if (r != null) r.committed(pos, token);
         }
 
         @Override
-        public void stopped(long seq, StopReason reason) {}
-
-        @Override
         public void report(long seq, StageReport report) {
-            Session s = sessions.get(seq);
-            if (s != null) s.report(report);
+            Run r = sessions.get(seq);
+            if (r != null) r.report(report);
         }
     }
 
@@ -277,7 +250,7 @@ public final class InProcessPipeline implements AutoCloseable {
                     return;
                 } catch (RuntimeException e) {
                     // A protocol or compute error fails every running session rather than hanging it.
-                    for (Session s : sessions.values()) s.fail(e);
+                    for (Run r : sessions.values()) r.fail(e);
                 }
             }
         }

@@ -21,9 +21,6 @@ public interface PipelineOutbox {
     /** To the session: a committed token, in order. */
     void committed(long seq, int pos, int token, boolean wasDraft);
 
-    /** To the session: the verifier stopped the sequence (EOS or length), with why. */
-    void stopped(long seq, io.ppsd.runtime.decode.StopReason reason);
-
     /** To the session: one stage's work on the sequence, sent when it releases it. */
     void report(long seq, StageReport report);
 }

@@ -1,5 +1,7 @@
 package io.ppsd.runtime.ppsd;
 
+import io.ppsd.runtime.stage.StageExecutor;
+
 /**
  * The protocol logic of one pipeline stage, independent of how messages travel. A driver (a thread
  * or an actor) hands it messages one at a time and, between messages, lets it take work of its own
@@ -15,4 +17,16 @@ public interface PipelineStage {
 
     /** Sequences with state on this stage (for tests and leak checks). */
     int activeSequences();
+
+    /**
+     * The protocol role of stage {@code stage} of {@code stageCount}: stage 0 drafts, the last one
+     * verifies, the ones between relay. Every driver (thread or actor) picks roles here.
+     */
+    static PipelineStage forStage(int stage, int stageCount, StageExecutor executor, int prefillChunk, PipelineOutbox out) {
+        if (stageCount < 2) throw new IllegalArgumentException("a PPSD pipeline needs at least 2 stages, got " + stageCount);
+        if (stage < 0 || stage >= stageCount) throw new IllegalArgumentException("no stage " + stage + " in a pipeline of " + stageCount);
+        if (stage == 0) return new DrafterStage(executor, prefillChunk, out);
+        if (stage == stageCount - 1) return new VerifierStage(executor, stage, out);
+        return new RelayStage(executor, stage, out);
+    }
 }

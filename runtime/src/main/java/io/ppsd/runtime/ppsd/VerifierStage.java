@@ -1,8 +1,6 @@
 package io.ppsd.runtime.ppsd;
 
 import io.ppsd.runtime.decode.Sampler;
-import io.ppsd.runtime.decode.SamplingParams;
-import io.ppsd.runtime.decode.StopReason;
 import io.ppsd.runtime.ppsd.PipelineMessage.Accepted;
 import io.ppsd.runtime.ppsd.PipelineMessage.Finish;
 import io.ppsd.runtime.ppsd.PipelineMessage.Hidden;
@@ -39,10 +37,8 @@ public final class VerifierStage implements PipelineStage {
 
         Sequence(PipelineMessage.SequenceParams params, int vocab) {
             this.params = params;
-            SamplingParams sp = params.sampling();
             // The verifier draws from its own stream, independent of the drafter's.
-            var own = new SamplingParams(sp.temperature(), sp.topK(), sp.topP(), sp.repetitionPenalty(), sp.seed() ^ 0x5DEECE66DL);
-            this.verifier = new Verifier(new Sampler(own, vocab), vocab);
+            this.verifier = new Verifier(new Sampler(params.sampling().forVerifier(), vocab), vocab);
             this.tokens = new int[params.maxLength() + 1];
             System.arraycopy(params.prompt(), 0, tokens, 0, params.promptLength());
         }
@@ -115,16 +111,14 @@ public final class VerifierStage implements PipelineStage {
         return s.params.sampling().repetitionPenalty() != 1f ? lastPos + 1 : 0;
     }
 
-    /** Commits the token at {@code pos}; false when the sequence is over. */
+    /** Commits the token at {@code pos}; false when the sequence is over (a stop token, or its length). */
     private boolean commit(long seq, Sequence s, int pos, int token, boolean wasDraft) {
         s.tokens[pos] = token;
         out.committed(seq, pos, token, wasDraft);
-        StopReason reason = null;
-        for (int stop : s.params.stopTokens()) if (token == stop) reason = StopReason.EOS;
-        if (reason == null && pos + 1 >= s.params.maxLength()) reason = StopReason.MAX_TOKENS;
-        if (reason == null) return true;
+        boolean stop = pos + 1 >= s.params.maxLength();
+        for (int t : s.params.stopTokens()) stop |= token == t;
+        if (!stop) return true;
         s.stopped = true;
-        out.stopped(seq, reason);
         out.toAll(new Finish(seq));
         return false;
     }

@@ -1,5 +1,6 @@
 package io.ppsd.runtime.speculative;
 
+import io.ppsd.runtime.decode.Decoder;
 import io.ppsd.runtime.decode.GenerationRequest;
 import io.ppsd.runtime.decode.GenerationResult;
 import io.ppsd.runtime.decode.OutputTracker;
@@ -24,12 +25,13 @@ import java.util.List;
  * With {@code adaptive} the draft length follows the observed acceptance (grow after a fully
  * accepted round, shrink after an early rejection), between 1 and γ.
  */
-public final class EesdDecoder {
+public final class EesdDecoder implements Decoder {
     private final List<StageExecutor> stages;
     private final int maxDraft;
     private final boolean adaptive;
     private final int dim;
     private final int vocab;
+    private final java.util.concurrent.atomic.AtomicLong nextSeq = new java.util.concurrent.atomic.AtomicLong(1);
 
     public EesdDecoder(List<StageExecutor> stages, int draftLength, boolean adaptive) {
         if (stages.size() < 2) throw new IllegalArgumentException("EESD needs a draft stage and at least one more stage");
@@ -45,14 +47,17 @@ public final class EesdDecoder {
         this.vocab = stages.getFirst().config().vocabSize();
     }
 
-    public GenerationResult generate(long seq, GenerationRequest request, TokenListener listener) {
+    /** Generates draft-then-verify; one generation at a time (the stages are single-threaded). */
+    @Override
+    public GenerationResult generate(GenerationRequest request, TokenListener listener) {
+        long seq = nextSeq.getAndIncrement();
         var c = stages.getFirst().config();
         request.validate(c.vocabSize(), c.maxPositions());
         int[] prompt = request.prompt();
         var out = new OutputTracker(request, listener, c.maxPositions());
         SamplingParams sp = request.sampling();
         var draftSampler = new Sampler(sp, vocab);
-        var verifier = new Verifier(new Sampler(new SamplingParams(sp.temperature(), sp.topK(), sp.topP(), sp.repetitionPenalty(), sp.seed() ^ 0x5DEECE66DL), vocab), vocab);
+        var verifier = new Verifier(new Sampler(sp.forVerifier(), vocab), vocab);
         boolean greedy = sp.isGreedy();
         boolean penalized = sp.repetitionPenalty() != 1f;
         for (StageExecutor s : stages) s.release(seq);
@@ -151,6 +156,11 @@ public final class EesdDecoder {
         } finally {
             for (StageExecutor s : stages) s.release(seq);
         }
+    }
+
+    @Override
+    public String describe() {
+        return "eesd(γ=" + maxDraft + (adaptive ? " adaptive" : "") + ")";
     }
 
     /** Committed tokens followed by the drafts path[1..i]: the context the (i+1)-th draft is drawn in. */

@@ -58,7 +58,7 @@ class ReferenceLogitsTest {
                     assertEquals(c.get("argmax").get(p).asInt(), Sampler.argmax(logits, p * vocab, vocab), name + " argmax pos " + p);
                 }
                 int[] greedy = ints(c.get("greedy_continuation"));
-                var result = new AutoregressiveDecoder(model).generate(3, GenerationRequest.greedy(ids, greedy.length), TokenListener.NONE);
+                var result = new AutoregressiveDecoder(model).generate(GenerationRequest.greedy(ids, greedy.length), TokenListener.NONE);
                 assertArrayEquals(greedy, result.generated(), name + " greedy continuation of " + n + " tokens");
             }
         }

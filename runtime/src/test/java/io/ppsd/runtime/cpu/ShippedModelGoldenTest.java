@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.ppsd.runtime.LocalDecoding;
+import io.ppsd.runtime.tokenizer.PromptEncoder;
 import io.ppsd.runtime.decode.AutoregressiveDecoder;
 import io.ppsd.runtime.decode.GenerationRequest;
 import io.ppsd.runtime.decode.Sampler;
@@ -40,7 +40,7 @@ class ShippedModelGoldenTest {
             assertTrue(golden.get("cases").size() >= 4);
             for (JsonNode c : golden.get("cases")) {
                 int[] ids = ReferenceLogitsTest.ints(c.get("input_ids"));
-                assertArrayEquals(ids, LocalDecoding.promptIds(tokenizer, files.config(), c.get("text").asText()), "token ids of case " + c.get("id"));
+                assertArrayEquals(ids, PromptEncoder.of(tokenizer, files.config()).encode(c.get("text").asText()), "token ids of case " + c.get("id"));
                 int n = ids.length;
                 float[] hidden = new float[n * dim];
                 float[] logits = new float[n * vocab];
@@ -54,7 +54,7 @@ class ShippedModelGoldenTest {
                 ReferenceLogitsTest.assertClose(ReferenceLogitsTest.floats(c.get("last_logits")),
                         Arrays.copyOfRange(logits, (n - 1) * vocab, n * vocab), "case " + c.get("id") + " last logits", TOLERANCE);
                 int[] greedy = ReferenceLogitsTest.ints(c.get("greedy_continuation"));
-                var result = new AutoregressiveDecoder(whole).generate(2, GenerationRequest.greedy(ids, greedy.length), TokenListener.NONE);
+                var result = new AutoregressiveDecoder(whole).generate(GenerationRequest.greedy(ids, greedy.length), TokenListener.NONE);
                 assertArrayEquals(greedy, result.generated(), "greedy continuation of case " + c.get("id"));
 
                 for (var head : (Iterable<java.util.Map.Entry<String, JsonNode>>) c.get("head_last_logits")::fields) {

@@ -47,16 +47,16 @@ class SamplingAndStopTest {
             var ar = new AutoregressiveDecoder(exec);
             int[] prompt = model.prompt(1, 4);
             var sampled = new GenerationRequest(prompt, 30, new SamplingParams(1.2f, 20, 0.95f, 1.1f, 77), null, List.of(), null);
-            int[] a = ar.generate(1, sampled, TokenListener.NONE).generated();
-            int[] b = ar.generate(2, sampled, TokenListener.NONE).generated();
+            int[] a = ar.generate(sampled, TokenListener.NONE).generated();
+            int[] b = ar.generate(sampled, TokenListener.NONE).generated();
             assertArrayEquals(a, b, "same seed, same tokens");
             var other = new GenerationRequest(prompt, 30, new SamplingParams(1.2f, 20, 0.95f, 1.1f, 78), null, List.of(), null);
-            assertNotEquals(List.of(a), List.of(ar.generate(3, other, TokenListener.NONE).generated()));
+            assertNotEquals(List.of(a), List.of(ar.generate(other, TokenListener.NONE).generated()));
 
             // Stop on a token: the stop token is not part of the output.
-            int[] greedy = ar.generate(4, GenerationRequest.greedy(prompt, 20), TokenListener.NONE).generated();
+            int[] greedy = ar.generate(GenerationRequest.greedy(prompt, 20), TokenListener.NONE).generated();
             var stopAt = GenerationRequest.greedy(prompt, 20, greedy[5]);
-            var r = ar.generate(5, stopAt, TokenListener.NONE);
+            var r = ar.generate(stopAt, TokenListener.NONE);
             int firstStop = 0;
             while (greedy[firstStop] != greedy[5]) firstStop++;
             assertEquals(StopReason.EOS, r.stopReason());
@@ -65,16 +65,16 @@ class SamplingAndStopTest {
             // Stop on a string: each token's text is its id in brackets.
             String target = "[" + greedy[3] + "]";
             var byString = new GenerationRequest(prompt, 20, SamplingParams.greedy(), null, List.of(target), () -> t -> "[" + t + "]");
-            var s = ar.generate(6, byString, TokenListener.NONE);
+            var s = ar.generate(byString, TokenListener.NONE);
             assertEquals(StopReason.STOP_STRING, s.stopReason());
             assertTrue(s.generated().length <= 4);
 
             // The context bounds generation.
-            var full = ar.generate(7, GenerationRequest.greedy(model.prompt(2, 250), 100), TokenListener.NONE);
+            var full = ar.generate(GenerationRequest.greedy(model.prompt(2, 250), 100), TokenListener.NONE);
             assertEquals(StopReason.CONTEXT_FULL, full.stopReason());
             assertEquals(6, full.generated().length);
-            assertThrows(IllegalArgumentException.class, () -> ar.generate(8, GenerationRequest.greedy(model.prompt(3, 256), 1), TokenListener.NONE));
-            assertThrows(IllegalArgumentException.class, () -> ar.generate(9, GenerationRequest.greedy(new int[] {1, 64}, 1), TokenListener.NONE));
+            assertThrows(IllegalArgumentException.class, () -> ar.generate(GenerationRequest.greedy(model.prompt(3, 256), 1), TokenListener.NONE));
+            assertThrows(IllegalArgumentException.class, () -> ar.generate(GenerationRequest.greedy(new int[] {1, 64}, 1), TokenListener.NONE));
         }
     }
 }

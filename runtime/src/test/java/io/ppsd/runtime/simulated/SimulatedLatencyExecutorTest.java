@@ -121,9 +121,9 @@ class SimulatedLatencyExecutorTest {
                     var eesd = new EesdDecoder(eesdStages, 3, false);
                     try (var pipeline = new InProcessPipeline(ppsdStages, 8, InProcessPipeline.Chaos.NONE)) {
                         for (int[] p : prompts) {
-                            int[] expected = ar.generate(1, GenerationRequest.greedy(p, 16), TokenListener.NONE).generated();
-                            assertArrayEquals(expected, simAr.generate(2, GenerationRequest.greedy(p, 16), TokenListener.NONE).generated(), "AR, " + head);
-                            assertArrayEquals(expected, eesd.generate(3, GenerationRequest.greedy(p, 16), TokenListener.NONE).generated(), "EESD, " + head);
+                            int[] expected = ar.generate(GenerationRequest.greedy(p, 16), TokenListener.NONE).generated();
+                            assertArrayEquals(expected, simAr.generate(GenerationRequest.greedy(p, 16), TokenListener.NONE).generated(), "AR, " + head);
+                            assertArrayEquals(expected, eesd.generate(GenerationRequest.greedy(p, 16), TokenListener.NONE).generated(), "EESD, " + head);
                             assertArrayEquals(expected, pipeline.generate(GenerationRequest.greedy(p, 16), TokenListener.NONE).generated(), "PPSD, " + head);
                         }
                     } finally {

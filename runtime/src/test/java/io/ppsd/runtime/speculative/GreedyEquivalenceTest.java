@@ -56,7 +56,7 @@ class GreedyEquivalenceTest {
             List<int[]> expected = new ArrayList<>();
             try (var whole = new CpuStageExecutor(files, StageSpec.whole(model.layers()), 1, LoadProgress.NONE)) {
                 var ar = new AutoregressiveDecoder(whole);
-                for (int[] p : prompts) expected.add(ar.generate(1, GenerationRequest.greedy(p, 24), TokenListener.NONE).generated());
+                for (int[] p : prompts) expected.add(ar.generate(GenerationRequest.greedy(p, 24), TokenListener.NONE).generated());
             }
             double alphaSum = 0;
             // EESD, every γ from 1 to 8, fixed and adaptive.
@@ -66,7 +66,7 @@ class GreedyEquivalenceTest {
                     for (boolean adaptive : new boolean[] {false, true}) {
                         var eesd = new EesdDecoder(eesdStages, gamma, adaptive);
                         for (int i = 0; i < prompts.size(); i++) {
-                            GenerationResult r = eesd.generate(7, GenerationRequest.greedy(prompts.get(i), 24), TokenListener.NONE);
+                            GenerationResult r = eesd.generate(GenerationRequest.greedy(prompts.get(i), 24), TokenListener.NONE);
                             assertArrayEquals(expected.get(i), r.generated(), "EESD γ=" + gamma + " adaptive=" + adaptive + " prompt " + i);
                             alphaSum += r.speculation().acceptanceRate();
                         }

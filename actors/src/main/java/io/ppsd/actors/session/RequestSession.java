@@ -1,20 +1,17 @@
 package io.ppsd.actors.session;
 
-import io.ppsd.actors.protocol.GenerateParams;
 import io.ppsd.actors.protocol.GenerationEvent;
-import io.ppsd.actors.protocol.GenerationStats;
 import io.ppsd.actors.stage.PipelineDefinition;
 import io.ppsd.actors.stage.StageCommand;
 import io.ppsd.actors.stage.StageEntity;
 import io.ppsd.runtime.decode.GenerationRequest;
-import io.ppsd.runtime.decode.OutputTracker;
+import io.ppsd.runtime.decode.GenerationResult;
 import io.ppsd.runtime.decode.SamplingParams;
 import io.ppsd.runtime.ppsd.PipelineMessage;
+import io.ppsd.runtime.ppsd.SequenceAccount;
 import io.ppsd.runtime.tokenizer.TokenTextStream;
 import io.ppsd.runtime.tokenizer.Tokenizer;
 import java.time.Duration;
-import java.util.HashMap;
-import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -27,9 +24,10 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
 
 /**
- * One request: holds the prompt and the committed tokens, streams each token to the requester,
- * applies stop conditions, the deadline and cancellation, and releases the sequence on every
- * stage when done.
+ * One request on the actor pipeline: streams each committed token to the requester, applies the
+ * request's stop rules, deadline and cancellation (the bookkeeping is the runtime's
+ * {@link SequenceAccount}, shared with the in-process pipeline), and releases the sequence on
+ * every stage when done.
  *
  * <p>KV caches die with their node; committed tokens do not. When the pipeline makes no progress
  * for {@code stallTimeout} (a stage was lost and restarted elsewhere, empty) or a stage reports a
@@ -38,7 +36,7 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
  * so far. Under greedy decoding the client sees exactly the tokens it would have seen without the
  * failure. After {@code maxRebuilds} attempts, or past the deadline, the request fails clearly.
  */
-public final class Session extends AbstractBehavior<SessionCommand> {
+public final class RequestSession extends AbstractBehavior<SessionCommand> {
 
     /** Session settings from {@code ppsd.session}. */
     public record Settings(Duration stallTimeout, int maxRebuilds, Duration reportWait) {
@@ -49,58 +47,51 @@ public final class Session extends AbstractBehavior<SessionCommand> {
     }
 
     private final String requestId;
-    private final int[] prompt;
-    private final GenerateParams params;
+    private final GenerationRequest request;
+    private final long deadlineMillis;
     private final PipelineDefinition pipeline;
     private final Settings settings;
     private final ActorRef<GenerationEvent> replyTo;
-    private final int[] stopTokens;
-    private final OutputTracker tracker;
+    private final SequenceAccount account;
     private final TokenTextStream text;
     private final StringBuilder fullText = new StringBuilder();
     private final EntityRef<StageCommand>[] stages;
-    private final long startNanos = System.nanoTime();
     private final long deadlineNanos;
-    private final Map<Integer, SessionCommand.Reported> reports = new HashMap<>();
 
     private long seq;
     private int attempts;
     private long lastProgressNanos;
-    private long firstTokenNanos;
-    private long endNanos;
     private String lastFailure;
     private boolean finishing;
     private long finishingSince;
 
-    public static Behavior<SessionCommand> create(String requestId, int[] prompt, GenerateParams params, PipelineDefinition pipeline,
-                                                  Tokenizer tokenizer, int[] stopTokens, Settings settings, ActorRef<GenerationEvent> replyTo) {
+    /** {@code request} holds the prompt ids (BOS included), budget, sampling and every stop rule of the request. */
+    public static Behavior<SessionCommand> create(String requestId, GenerationRequest request, long deadlineMillis, PipelineDefinition pipeline,
+                                                  Tokenizer tokenizer, Settings settings, ActorRef<GenerationEvent> replyTo) {
         return Behaviors.setup(ctx -> Behaviors.withTimers(timers ->
-                new Session(ctx, timers, requestId, prompt, params, pipeline, tokenizer, stopTokens, settings, replyTo)));
+                new RequestSession(ctx, timers, requestId, request, deadlineMillis, pipeline, tokenizer, settings, replyTo)));
     }
 
     @SuppressWarnings("unchecked")
-    private Session(ActorContext<SessionCommand> ctx, TimerScheduler<SessionCommand> timers, String requestId, int[] prompt,
-                    GenerateParams params, PipelineDefinition pipeline, Tokenizer tokenizer, int[] stopTokens, Settings settings,
-                    ActorRef<GenerationEvent> replyTo) {
+    private RequestSession(ActorContext<SessionCommand> ctx, TimerScheduler<SessionCommand> timers, String requestId, GenerationRequest request,
+                           long deadlineMillis, PipelineDefinition pipeline, Tokenizer tokenizer, Settings settings,
+                           ActorRef<GenerationEvent> replyTo) {
         super(ctx);
+        long start = System.nanoTime();
         this.requestId = requestId;
-        this.prompt = prompt;
-        this.params = params;
+        this.request = request;
+        this.deadlineMillis = deadlineMillis;
         this.pipeline = pipeline;
         this.settings = settings;
         this.replyTo = replyTo;
-        this.stopTokens = stopTokens.clone();
         this.text = tokenizer.newTextStream();
-        var sampling = sampling(params);
-        var request = new GenerationRequest(prompt, params.maxTokens(), sampling, stopTokens,
-                params.stopStrings() == null ? java.util.List.of() : params.stopStrings(), () -> tokenizer.newTextStream()::next);
-        this.tracker = new OutputTracker(request, this::emit, pipeline.config().maxPositions());
-        this.deadlineNanos = startNanos + Duration.ofMillis(Math.max(1, params.deadlineMillis())).toNanos();
+        this.account = new SequenceAccount(request, this::emit, pipeline.config().maxPositions(), pipeline.stageCount(), start);
+        this.deadlineNanos = start + Duration.ofMillis(Math.max(1, deadlineMillis)).toNanos();
         var sharding = ClusterSharding.get(ctx.getSystem());
         this.stages = new EntityRef[pipeline.stageCount()];
         for (int k = 0; k < stages.length; k++) stages[k] = sharding.entityRefFor(StageEntity.TYPE_KEY, pipeline.entityId(k));
         timers.startTimerWithFixedDelay(new SessionCommand.Tick(), Duration.ofMillis(200));
-        if (tracker.stopped()) {
+        if (account.done()) {
             finishing = true;
             finishingSince = System.nanoTime();
         } else {
@@ -108,22 +99,15 @@ public final class Session extends AbstractBehavior<SessionCommand> {
         }
     }
 
-    public static SamplingParams sampling(GenerateParams p) {
-        return new SamplingParams(p.temperature(), p.topK(), p.topP(), p.repetitionPenalty(), p.seed());
-    }
-
     private void beginAttempt() {
         attempts++;
         seq = ThreadLocalRandom.current().nextLong() & Long.MAX_VALUE;
-        reports.clear();
-        int done = tracker.generatedCount();
-        int[] tokens = java.util.Arrays.copyOf(prompt, prompt.length + done);
-        System.arraycopy(tracker.generated(), 0, tokens, prompt.length, done);
-        int maxLength = Math.min(pipeline.config().maxPositions(), prompt.length + params.maxTokens());
+        account.newAttempt();
+        int[] tokens = account.committedPath();
+        int maxLength = Math.min(pipeline.config().maxPositions(), request.prompt().length + request.maxNewTokens());
         // Under sampling a rebuilt attempt draws from a fresh stream: the distribution is unchanged.
-        SamplingParams s = sampling(params);
-        if (attempts > 1) s = new SamplingParams(s.temperature(), s.topK(), s.topP(), s.repetitionPenalty(), s.seed() + attempts);
-        var seqParams = new PipelineMessage.SequenceParams(tokens, maxLength, s, stopTokens, pipeline.window());
+        SamplingParams s = attempts > 1 ? request.sampling().withSeed(request.sampling().seed() + attempts) : request.sampling();
+        var seqParams = new PipelineMessage.SequenceParams(tokens, maxLength, s, request.stopTokens(), pipeline.window());
         lastProgressNanos = System.nanoTime();
         if (attempts > 1) getContext().getLog().info("request {}: rebuilding the pipeline state (attempt {}), re-prefilling {} tokens", requestId, attempts, tokens.length);
         stages[0].tell(new StageCommand.Deliver(new PipelineMessage.Begin(seq, seqParams), getContext().getSelf()));
@@ -134,7 +118,6 @@ public final class Session extends AbstractBehavior<SessionCommand> {
         return newReceiveBuilder()
                 .onMessage(SessionCommand.Committed.class, this::onCommitted)
                 .onMessage(SessionCommand.Reported.class, this::onReported)
-                .onMessage(SessionCommand.Stopped.class, s -> this)
                 .onMessage(SessionCommand.StageFailed.class, this::onStageFailed)
                 .onMessage(SessionCommand.Cancel.class, c -> fail("cancelled"))
                 .onMessage(SessionCommand.Tick.class, t -> onTick())
@@ -142,33 +125,29 @@ public final class Session extends AbstractBehavior<SessionCommand> {
     }
 
     private void emit(int token) {
-        if (firstTokenNanos == 0) firstTokenNanos = System.nanoTime();
         String piece = text.next(token);
         fullText.append(piece);
-        replyTo.tell(new GenerationEvent.Token(requestId, tracker.generatedCount() - 1, token, piece));
+        replyTo.tell(new GenerationEvent.Token(requestId, account.generatedCount() - 1, token, piece));
     }
 
     private Behavior<SessionCommand> onCommitted(SessionCommand.Committed c) {
         if (c.seq() != seq || finishing) return this;
-        int expected = prompt.length + tracker.generatedCount();
-        if (c.pos() != expected) return this; // a duplicate from the transport, or out of a stale attempt
+        if (c.pos() != request.prompt().length + account.generatedCount()) return this; // a duplicate, or out of a stale attempt
         lastProgressNanos = System.nanoTime();
         if (lastProgressNanos > deadlineNanos) return deadlineExceeded();
-        if (!tracker.commit(c.token())) startFinishing();
+        if (!account.commit(c.pos(), c.token())) startFinishing();
         return this;
     }
 
     private void startFinishing() {
         finishing = true;
         finishingSince = System.nanoTime();
-        endNanos = System.nanoTime();
         for (EntityRef<StageCommand> s : stages) s.tell(new StageCommand.Deliver(new PipelineMessage.Finish(seq), getContext().getSelf()));
     }
 
     private Behavior<SessionCommand> onReported(SessionCommand.Reported r) {
-        if (r.seq() != seq) return this;
-        reports.put(r.stage(), r);
-        if (finishing && reports.size() == stages.length) return complete();
+        if (r.seq() != seq || r.report() == null || r.report().stage() < 0 || r.report().stage() >= stages.length) return this;
+        if (account.report(r.report()) && finishing) return complete();
         return this;
     }
 
@@ -195,7 +174,7 @@ public final class Session extends AbstractBehavior<SessionCommand> {
     }
 
     private Behavior<SessionCommand> deadlineExceeded() {
-        return fail("deadline of " + params.deadlineMillis() + " ms exceeded after " + tracker.generatedCount() + " tokens"
+        return fail("deadline of " + deadlineMillis + " ms exceeded after " + account.generatedCount() + " tokens"
                 + (lastFailure != null ? " (last failure: " + lastFailure + ")" : ""));
     }
 
@@ -217,22 +196,10 @@ public final class Session extends AbstractBehavior<SessionCommand> {
     }
 
     private Behavior<SessionCommand> complete() {
-        long verified = 0, accepted = 0, wasted = 0;
-        for (var r : reports.values()) {
-            verified += r.draftsVerified();
-            accepted += r.draftsAccepted();
-            wasted += r.wastedPositions();
-        }
-        int n = tracker.generatedCount();
-        long end = endNanos == 0 ? System.nanoTime() : endNanos;
-        long steps = verified + (long) (stages.length - 1) * (verified - accepted);
-        double promptMs = firstTokenNanos == 0 ? 0 : (firstTokenNanos - startNanos) / 1e6;
-        double tps = n > 1 && firstTokenNanos > 0 ? (n - 1) * 1e9 / (end - firstTokenNanos) : 0;
-        var stats = new GenerationStats(prompt.length, n, verified == 0 ? Double.NaN : (double) accepted / verified,
-                steps == 0 ? Double.NaN : (double) n / steps, verified, accepted, wasted, promptMs, tps, attempts - 1);
+        GenerationResult result = account.result();
         fullText.append(text.flush());
-        String reason = tracker.stopReason() == null ? "max_tokens" : tracker.stopReason().name().toLowerCase();
-        replyTo.tell(new GenerationEvent.Completed(requestId, tracker.generated(), fullText.toString(), reason, stats));
+        replyTo.tell(new GenerationEvent.Completed(requestId, result.prompt(), result.generated(), fullText.toString(), result.stopReason(),
+                result.timings(), result.speculation(), attempts - 1));
         return Behaviors.stopped();
     }
 }

@@ -1,18 +1,16 @@
-package io.ppsd.runtime.cpu;
-
-import java.util.Arrays;
+package io.ppsd.runtime.stage;
 
 /**
  * Sequence id → value, open addressing on primitive longs, so that looking up a sequence's cache
  * per token does not box its id.
  */
-final class SequenceTable<V> {
+public final class SequenceTable<V> {
     private long[] keys = new long[16];
     private Object[] values = new Object[16];
     private int size;
 
     @SuppressWarnings("unchecked")
-    V get(long key) {
+    public V get(long key) {
         int mask = keys.length - 1;
         for (int i = slot(key, mask); ; i = (i + 1) & mask) {
             if (values[i] == null) return null;
@@ -21,7 +19,7 @@ final class SequenceTable<V> {
     }
 
     /** Adds a value for a key that has none; returns the value. */
-    V put(long key, V value) {
+    public V put(long key, V value) {
         if (get(key) != null) throw new IllegalStateException("sequence " + key + " already present");
         if (2 * (size + 1) > keys.length) grow();
         insert(key, value);
@@ -30,7 +28,7 @@ final class SequenceTable<V> {
     }
 
     @SuppressWarnings("unchecked")
-    V remove(long key) {
+    public V remove(long key) {
         int mask = keys.length - 1;
         for (int i = slot(key, mask); ; i = (i + 1) & mask) {
             if (values[i] == null) return null;
@@ -50,8 +48,20 @@ final class SequenceTable<V> {
         }
     }
 
-    int size() {
+    public int size() {
         return size;
+    }
+
+    /** Calls {@code action} with every value (no particular order). */
+    @SuppressWarnings("unchecked")
+    public void forEachValue(java.util.function.Consumer<V> action) {
+        for (Object v : values) if (v != null) action.accept((V) v);
+    }
+
+    /** Removes every entry. */
+    public void clear() {
+        java.util.Arrays.fill(values, null);
+        size = 0;
     }
 
     private void insert(long key, Object value) {
@@ -77,6 +87,6 @@ final class SequenceTable<V> {
 
     @Override
     public String toString() {
-        return "SequenceTable" + Arrays.toString(Arrays.copyOf(keys, 0)) + " size=" + size;
+        return "SequenceTable(size=" + size + ")";
     }
 }

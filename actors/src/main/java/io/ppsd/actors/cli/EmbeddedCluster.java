@@ -1,0 +1,49 @@
+package io.ppsd.actors.cli;
+
+import com.typesafe.config.ConfigFactory;
+import io.ppsd.actors.client.ActorPipelineDecoder;
+import io.ppsd.actors.node.PpsdNode;
+import io.ppsd.runtime.speculative.DecodingPlan;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+import org.apache.pekko.actor.typed.ActorSystem;
+
+/**
+ * A PPSD plan run over the actor pipeline in this process: a one-node cluster with one CPU device
+ * slot per layer (placement takes one per stage), driven through the gateway like any client
+ * would; closing the decoder shuts the node down.
+ */
+final class EmbeddedCluster {
+    private EmbeddedCluster() {}
+
+    static ActorPipelineDecoder start(Path model, DecodingPlan plan) {
+        String devices = IntStream.range(0, plan.numLayers()).mapToObj(i -> "\"cpu:" + i + "\"").collect(Collectors.joining(", "));
+        int[] sizes = IntStream.range(0, plan.stageCount()).map(k -> plan.stages().layers(k).count()).toArray();
+        String conf = """
+                ppsd.pipelines.default { model = "%s", head = "%s", exit-layer = %d, stage-sizes = [%s] }
+                ppsd.node { roles = ["gateway", "stage-host"], devices = [%s] }
+                pekko.remote.artery.canonical.port = 0
+                pekko.coordinated-shutdown.exit-jvm = off
+                """.formatted(model.toAbsolutePath().toString().replace("\\", "/"), plan.head(), plan.exitLayer(),
+                Arrays.stream(sizes).mapToObj(Integer::toString).collect(Collectors.joining(", ")), devices);
+        if (System.getenv("PPSD_LOG") == null) {
+            // A one-shot run prints its result; the node's own life (stages loaded, released) is noise here.
+            ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.ppsd.actors")).setLevel(ch.qos.logback.classic.Level.WARN);
+        }
+        ActorSystem<Void> system = PpsdNode.startAlone(ConfigFactory.parseString(conf));
+        return new ActorPipelineDecoder(system, null, plan.describe() + " over actors", Duration.ofMinutes(10), () -> stop(system));
+    }
+
+    private static void stop(ActorSystem<?> system) {
+        system.terminate();
+        try {
+            system.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new IllegalStateException("the embedded node did not stop: " + e.getMessage(), e);
+        }
+    }
+}
