@@ -21,7 +21,17 @@ final class EmbeddedCluster {
     private EmbeddedCluster() {}
 
     static ActorPipelineDecoder start(Path model, DecodingPlan plan) {
-        String devices = IntStream.range(0, plan.numLayers()).mapToObj(i -> "\"cpu:" + i + "\"").collect(Collectors.joining(", "));
+        ActorSystem<Void> system = PpsdNode.startAlone(ConfigFactory.parseString(config(model, plan, 0)));
+        return new ActorPipelineDecoder(system, null, plan.describe() + " over actors", Duration.ofMinutes(10), () -> stop(system));
+    }
+
+    /**
+     * The node's configuration: pipeline "default" = the plan, gateway and stage host, one CPU
+     * slot of {@code threadsPerStage} cores (0 = one) per layer, any free cluster port.
+     */
+    static String config(Path model, DecodingPlan plan, int threadsPerStage) {
+        String slot = threadsPerStage > 1 ? "x" + threadsPerStage : "";
+        String devices = IntStream.range(0, plan.numLayers()).mapToObj(i -> "\"cpu:" + i + slot + "\"").collect(Collectors.joining(", "));
         int[] sizes = IntStream.range(0, plan.stageCount()).map(k -> plan.stages().layers(k).count()).toArray();
         String conf = """
                 ppsd.pipelines.default { model = "%s", head = "%s", exit-layer = %d, stage-sizes = [%s] }
@@ -34,11 +44,10 @@ final class EmbeddedCluster {
             // A one-shot run prints its result; the node's own life (stages loaded, released) is noise here.
             ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.ppsd.actors")).setLevel(ch.qos.logback.classic.Level.WARN);
         }
-        ActorSystem<Void> system = PpsdNode.startAlone(ConfigFactory.parseString(conf));
-        return new ActorPipelineDecoder(system, null, plan.describe() + " over actors", Duration.ofMinutes(10), () -> stop(system));
+        return conf;
     }
 
-    private static void stop(ActorSystem<?> system) {
+    static void stop(ActorSystem<?> system) {
         system.terminate();
         try {
             system.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);

@@ -101,7 +101,7 @@ final class GenerateCommand implements Callable<Integer> {
         try (ModelFiles files = ModelFiles.open(model)) {
             var config = files.config();
             var plan = DecodingPlan.resolve(model, config, chosen, head, exitLayer, stageSizes, draftLength, adaptive);
-            var encoder = PromptEncoder.of(tokenizer, config);
+            var encoder = PromptEncoder.of(tokenizer, config, model);
             var sampling = new SamplingParams(temperature, topK, topP, repetitionPenalty, seed);
             var request = new GenerationRequest(encoder.encode(prompt), maxTokens, sampling, encoder.stopTokenIds(), stop,
                     () -> tokenizer.newTextStream()::next);

@@ -31,6 +31,9 @@ final class NodeCommand implements Callable<Integer> {
     @Option(names = "--seed", description = "Override the seed nodes: host:port (repeatable).")
     List<String> seeds;
 
+    @Option(names = "--http-port", description = "Serve the OpenAI-compatible HTTP API on this port (a gateway node; see ppsd.http).")
+    Integer httpPort;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
@@ -45,7 +48,19 @@ final class NodeCommand implements Callable<Integer> {
             }
             own = ConfigFactory.parseString("pekko.cluster.seed-nodes = [" + list + "]").withFallback(own);
         }
+        if (httpPort != null) own = ConfigFactory.parseString("ppsd.http { enabled = on, port = " + httpPort + " }").withFallback(own);
         ActorSystem<Void> system = PpsdNode.start(own);
+        Config full = PpsdNode.configure(own);
+        if (full.getBoolean("ppsd.http.enabled")) {
+            if (!full.getStringList("ppsd.node.roles").contains("gateway")) {
+                system.terminate();
+                throw new IllegalArgumentException("the HTTP API runs on a gateway node: add \"gateway\" to ppsd.node.roles");
+            }
+            var http = io.ppsd.actors.http.HttpSettings.fromConfig(full, full.getString("ppsd.default-pipeline"));
+            var binding = io.ppsd.actors.http.OpenAiServer.start(system, http, new io.ppsd.actors.stage.PipelineRegistry(full))
+                    .toCompletableFuture().get(60, java.util.concurrent.TimeUnit.SECONDS);
+            out.println("ppsd HTTP API on http://" + binding.localAddress().getHostString() + ":" + binding.localAddress().getPort() + "/v1");
+        }
         Cluster cluster = Cluster.get(system);
         var up = new java.util.concurrent.CountDownLatch(1);
         system.systemActorOf(org.apache.pekko.actor.typed.javadsl.Behaviors.<ClusterEvent.MemberUp>setup(ctx -> {

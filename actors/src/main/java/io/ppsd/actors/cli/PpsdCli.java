@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** The {@code ppsd} command line: one subcommand per job. */
 @Command(name = "ppsd", mixinStandardHelpOptions = true, version = "ppsd 0.1.0",
         description = "Pipeline-parallel self-speculative decoding for LLaMA-family models.",
-        subcommands = {GenerateCommand.class, TokenizeCommand.class, NodeCommand.class, ClientCommand.class, ProbeCommand.class})
+        subcommands = {GenerateCommand.class, ServeCommand.class, TokenizeCommand.class, NodeCommand.class, ClientCommand.class, ProbeCommand.class})
 public final class PpsdCli {
 
     public static void main(String[] args) {

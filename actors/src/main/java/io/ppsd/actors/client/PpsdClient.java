@@ -1,6 +1,7 @@
 package io.ppsd.actors.client;
 
 import io.ppsd.actors.gateway.Gateway;
+import io.ppsd.actors.protocol.FailureCode;
 import io.ppsd.actors.protocol.GatewayCommand;
 import io.ppsd.actors.protocol.GenerateParams;
 import io.ppsd.actors.protocol.GenerationEvent;
@@ -30,10 +31,27 @@ import org.apache.pekko.actor.typed.receptionist.Receptionist;
 public final class PpsdClient {
     /** Thrown into the returned stage when the generation fails; the message says why. */
     public static final class GenerationFailedException extends RuntimeException {
-        public GenerationFailedException(String requestId, String reason) {
+        private final FailureCode code;
+        private final String reason;
+
+        public GenerationFailedException(String requestId, FailureCode code, String reason) {
             super("request " + requestId + " failed: " + reason);
+            this.code = code == null ? FailureCode.INTERNAL : code;
+            this.reason = reason;
+        }
+
+        public FailureCode code() {
+            return code;
+        }
+
+        /** The reason without the request id. */
+        public String reason() {
+            return reason;
         }
     }
+
+    /** How long past the request's own deadline the client waits before giving up on the gateway. */
+    private static final Duration DEADLINE_GRACE = Duration.ofSeconds(10);
 
     private final ActorSystem<?> system;
     private final Duration gatewayWait;
@@ -103,6 +121,9 @@ public final class PpsdClient {
             ActorRef<GatewayCommand>[] gatewayUsed = new ActorRef[1];
             return Behaviors.withTimers(timers -> {
                 timers.startSingleTimer("no-gateway", "no-gateway", gatewayWait);
+                // The gateway enforces the deadline; this bounds the wait when the gateway cannot.
+                long deadline = params == null ? GenerateParams.DEFAULT_DEADLINE_MILLIS : Math.max(1, params.deadlineMillis());
+                timers.startSingleTimer("deadline", "deadline", Duration.ofMillis(deadline).plus(DEADLINE_GRACE));
                 return Behaviors.receive(Object.class)
                         .onMessage(Receptionist.Listing.class, listing -> {
                             var gateways = listing.getServiceInstances(Gateway.SERVICE_KEY);
@@ -111,6 +132,8 @@ public final class PpsdClient {
                             sent[0] = true;
                             ActorRef<GatewayCommand> gateway = gateways.iterator().next();
                             gatewayUsed[0] = gateway;
+                            // A gateway that dies (its node lost) fails the request instead of leaving it open forever.
+                            ctx.watch(gateway);
                             gateway.tell(new GatewayCommand.Generate(requestId, text, tokenIds, params, events));
                             // A cancel that came before the gateway was found follows the request.
                             if (cancelPending[0]) gateway.tell(new GatewayCommand.Cancel(requestId));
@@ -122,7 +145,14 @@ public final class PpsdClient {
                             return Behaviors.same();
                         })
                         .onMessageEquals("no-gateway", () -> {
-                            result.completeExceptionally(new GenerationFailedException(requestId, "no ppsd gateway found within " + gatewayWait));
+                            result.completeExceptionally(new GenerationFailedException(requestId, FailureCode.UNAVAILABLE,
+                                    "no ppsd gateway found within " + gatewayWait));
+                            return Behaviors.stopped();
+                        })
+                        .onMessageEquals("deadline", () -> {
+                            if (gatewayUsed[0] != null) gatewayUsed[0].tell(new GatewayCommand.Cancel(requestId));
+                            result.completeExceptionally(new GenerationFailedException(requestId, FailureCode.DEADLINE,
+                                    "no answer from the gateway within the deadline of " + deadline + " ms"));
                             return Behaviors.stopped();
                         })
                         .onMessage(GenerationEvent.class, e -> {
@@ -132,10 +162,15 @@ public final class PpsdClient {
                                 return Behaviors.stopped();
                             }
                             if (e instanceof GenerationEvent.Failed f) {
-                                result.completeExceptionally(new GenerationFailedException(requestId, f.reason()));
+                                result.completeExceptionally(new GenerationFailedException(requestId, f.code(), f.reason()));
                                 return Behaviors.stopped();
                             }
                             return Behaviors.same();
+                        })
+                        .onSignal(org.apache.pekko.actor.typed.Terminated.class, t -> {
+                            result.completeExceptionally(new GenerationFailedException(requestId, FailureCode.UNAVAILABLE,
+                                    "the gateway stopped before the request completed"));
+                            return Behaviors.stopped();
                         })
                         .build();
             });

@@ -65,7 +65,7 @@ public final class PpsdNode {
                     .withRole("stage-host")
                     .withEntityProps(DispatcherSelector.fromConfig("ppsd.stage-dispatcher")));
             if (config.getStringList("pekko.cluster.roles").contains("gateway")) {
-                ctx.spawn(Gateway.create(pipelines, RequestSession.Settings.fromConfig(config)), "gateway");
+                ctx.spawn(Gateway.create(pipelines, RequestSession.Settings.fromConfig(config), Gateway.Limits.fromConfig(config)), "gateway");
             }
             return Behaviors.empty();
         });

@@ -85,6 +85,21 @@ public record GenerateParams(int maxTokens, float temperature, int topK, float t
             return this;
         }
 
+        public Builder topK(int k) {
+            topK = k;
+            return this;
+        }
+
+        public Builder topP(float p) {
+            topP = p;
+            return this;
+        }
+
+        public Builder repetitionPenalty(float penalty) {
+            repetitionPenalty = penalty;
+            return this;
+        }
+
         public Builder stopStrings(List<String> strings) {
             stopStrings = strings == null ? List.of() : List.copyOf(strings);
             return this;

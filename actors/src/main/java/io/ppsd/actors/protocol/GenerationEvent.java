@@ -20,6 +20,6 @@ public sealed interface GenerationEvent extends CborSerializable {
     record Completed(String requestId, int[] promptTokenIds, int[] tokenIds, String text, StopReason stopReason,
                      Timings timings, SpeculationStats speculation, int rebuilds) implements GenerationEvent {}
 
-    /** The generation could not be done or was stopped; {@code reason} says why, for people. */
-    record Failed(String requestId, String reason) implements GenerationEvent {}
+    /** The generation could not be done or was stopped: {@code code} says why for programs, {@code reason} for people. */
+    record Failed(String requestId, FailureCode code, String reason) implements GenerationEvent {}
 }

@@ -1,5 +1,7 @@
 package io.ppsd.actors.session;
 
+import io.ppsd.actors.metrics.ServingMetrics;
+import io.ppsd.actors.protocol.FailureCode;
 import io.ppsd.actors.protocol.GenerationEvent;
 import io.ppsd.actors.stage.PipelineDefinition;
 import io.ppsd.actors.stage.StageCommand;
@@ -57,6 +59,9 @@ public final class RequestSession extends AbstractBehavior<SessionCommand> {
     private final StringBuilder fullText = new StringBuilder();
     private final EntityRef<StageCommand>[] stages;
     private final long deadlineNanos;
+    private final long startNanos;
+    private final ServingMetrics metrics;
+    private long lastTokenNanos;
 
     private long seq;
     private int attempts;
@@ -78,6 +83,8 @@ public final class RequestSession extends AbstractBehavior<SessionCommand> {
                            ActorRef<GenerationEvent> replyTo) {
         super(ctx);
         long start = System.nanoTime();
+        this.startNanos = start;
+        this.metrics = ServingMetrics.get(ctx.getSystem());
         this.requestId = requestId;
         this.request = request;
         this.deadlineMillis = deadlineMillis;
@@ -119,12 +126,16 @@ public final class RequestSession extends AbstractBehavior<SessionCommand> {
                 .onMessage(SessionCommand.Committed.class, this::onCommitted)
                 .onMessage(SessionCommand.Reported.class, this::onReported)
                 .onMessage(SessionCommand.StageFailed.class, this::onStageFailed)
-                .onMessage(SessionCommand.Cancel.class, c -> fail("cancelled"))
+                .onMessage(SessionCommand.Cancel.class, c -> fail(FailureCode.CANCELLED, "cancelled"))
                 .onMessage(SessionCommand.Tick.class, t -> onTick())
                 .build();
     }
 
     private void emit(int token) {
+        long now = System.nanoTime();
+        if (lastTokenNanos == 0) metrics.firstToken(now - startNanos);
+        else metrics.nextToken(now - lastTokenNanos);
+        lastTokenNanos = now;
         String piece = text.next(token);
         fullText.append(piece);
         replyTo.tell(new GenerationEvent.Token(requestId, account.generatedCount() - 1, token, piece));
@@ -174,30 +185,34 @@ public final class RequestSession extends AbstractBehavior<SessionCommand> {
     }
 
     private Behavior<SessionCommand> deadlineExceeded() {
-        return fail("deadline of " + deadlineMillis + " ms exceeded after " + account.generatedCount() + " tokens"
+        return fail(FailureCode.DEADLINE, "deadline of " + deadlineMillis + " ms exceeded after " + account.generatedCount() + " tokens"
                 + (lastFailure != null ? " (last failure: " + lastFailure + ")" : ""));
     }
 
     private Behavior<SessionCommand> rebuildOrFail() {
         for (EntityRef<StageCommand> s : stages) s.tell(new StageCommand.Deliver(new PipelineMessage.Finish(seq), null));
         if (attempts > settings.maxRebuilds()) {
-            return fail("pipeline could not be rebuilt after " + attempts + " attempts: " + lastFailure);
+            return fail(FailureCode.UNAVAILABLE, "pipeline could not be rebuilt after " + attempts + " attempts: " + lastFailure);
         }
         beginAttempt();
         return this;
     }
 
-    private Behavior<SessionCommand> fail(String reason) {
+    private Behavior<SessionCommand> fail(FailureCode code, String reason) {
         if (!finishing) {
             for (EntityRef<StageCommand> s : stages) s.tell(new StageCommand.Deliver(new PipelineMessage.Finish(seq), null));
         }
-        replyTo.tell(new GenerationEvent.Failed(requestId, reason));
+        metrics.failed(code.name().toLowerCase(java.util.Locale.ROOT));
+        replyTo.tell(new GenerationEvent.Failed(requestId, code, reason));
         return Behaviors.stopped();
     }
 
     private Behavior<SessionCommand> complete() {
         GenerationResult result = account.result();
         fullText.append(text.flush());
+        var sp = result.speculation();
+        metrics.finished(result.stopReason().name().toLowerCase(java.util.Locale.ROOT), result.prompt().length, result.generated().length,
+                sp.draftsVerified(), sp.draftsAccepted(), attempts - 1);
         replyTo.tell(new GenerationEvent.Completed(requestId, result.prompt(), result.generated(), fullText.toString(), result.stopReason(),
                 result.timings(), result.speculation(), attempts - 1));
         return Behaviors.stopped();

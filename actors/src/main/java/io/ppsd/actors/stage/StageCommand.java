@@ -14,6 +14,15 @@ public sealed interface StageCommand {
      */
     record Deliver(PipelineMessage message, ActorRef<SessionCommand> session) implements StageCommand {}
 
+    /**
+     * Asks the stage whether it serves: a loaded stage answers ready, one that could not load
+     * answers why; a stage that has no device yet does not answer (the asker times out).
+     */
+    record Status(ActorRef<StageStatus> replyTo) implements StageCommand, io.ppsd.actors.protocol.CborSerializable {}
+
+    /** The answer to {@link Status}: which stage, whether it serves, why not, and how many sequences it holds. */
+    record StageStatus(String stage, boolean ready, String reason, int sequences) implements io.ppsd.actors.protocol.CborSerializable {}
+
     /** Self-message: do one unit of own work (stage 0 drafts one position), then look at the mailbox again. */
     enum Step implements StageCommand, org.apache.pekko.actor.NoSerializationVerificationNeeded { INSTANCE }
 

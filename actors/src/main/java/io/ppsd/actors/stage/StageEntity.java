@@ -49,6 +49,9 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
     /** This node's cluster address, for the stamps of probes. */
     private final String node;
     private boolean stepPending;
+    private final io.ppsd.actors.metrics.ServingMetrics metrics;
+    /** The sequence of the last message, so the sequences gauge is set when the mix changes, not per token. */
+    private long lastSeq = -1;
 
     public static Behavior<StageCommand> create(String entityId, PipelineRegistry pipelines) {
         return Behaviors.setup(ctx -> {
@@ -98,6 +101,10 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
                 })
                 .onMessage(StageCommand.Step.class, s -> Behaviors.same())
                 .onMessage(StageCommand.Probe.class, p -> Behaviors.same())
+                .onMessage(StageCommand.Status.class, q -> {
+                    if (q.replyTo() != null) q.replyTo().tell(new StageCommand.StageStatus(entityId, false, reason, 0));
+                    return Behaviors.same();
+                })
                 .build();
     }
 
@@ -114,6 +121,7 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
         this.executor = executor;
         this.files = files;
         this.node = Cluster.get(ctx.getSystem()).selfMember().address().toString();
+        this.metrics = io.ppsd.actors.metrics.ServingMetrics.get(ctx.getSystem());
         var sharding = ClusterSharding.get(ctx.getSystem());
         this.stages = new EntityRef[pipeline.stageCount()];
         for (int k = 0; k < stages.length; k++) stages[k] = sharding.entityRefFor(TYPE_KEY, pipeline.entityId(k));
@@ -134,11 +142,16 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
                 .onMessage(StageCommand.Deliver.class, this::onDeliver)
                 .onMessage(StageCommand.Step.class, s -> onStep())
                 .onMessage(StageCommand.Probe.class, this::onProbe)
+                .onMessage(StageCommand.Status.class, q -> {
+                    if (q.replyTo() != null) q.replyTo().tell(new StageCommand.StageStatus(entityId, true, "", logic.activeSequences()));
+                    return this;
+                })
                 .onSignal(PostStop.class, s -> onStop())
                 .build();
     }
 
     private Behavior<StageCommand> onDeliver(StageCommand.Deliver d) {
+        long start = System.nanoTime();
         PipelineMessage m = d.message();
         if (d.session() != null && !(m instanceof PipelineMessage.Finish)) sessions.put(m.seq(), d.session());
         try {
@@ -151,15 +164,25 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
             if (session != null) session.tell(new SessionCommand.StageFailed(m.seq(), entityId, e.getMessage()));
             logic.handle(new PipelineMessage.Finish(m.seq()));
         }
-        if (m instanceof PipelineMessage.Finish) sessions.remove(m.seq());
+        if (m instanceof PipelineMessage.Finish) {
+            sessions.remove(m.seq());
+            metrics.stageSequences(entityId, logic.activeSequences());
+        } else if (m instanceof PipelineMessage.Begin || m.seq() != lastSeq) {
+            lastSeq = m.seq();
+            metrics.stageSequences(entityId, logic.activeSequences());
+        }
+        metrics.stageBusy(entityId, System.nanoTime() - start);
         scheduleStep();
         return this;
     }
 
     private Behavior<StageCommand> onStep() {
         stepPending = false;
+        long start = System.nanoTime();
         try {
-            if (logic.step()) scheduleStep();
+            boolean worked = logic.step();
+            if (worked) metrics.stageBusy(entityId, System.nanoTime() - start);
+            if (worked) scheduleStep();
         } catch (RuntimeException e) {
             getContext().getLog().error("stage {} failed while drafting: {}", entityId, e.toString());
         }

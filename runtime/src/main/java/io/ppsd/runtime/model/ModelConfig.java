@@ -33,7 +33,22 @@ public record ModelConfig(
         RopeScaling ropeScaling,
         boolean tieWordEmbeddings,
         int bosTokenId,
-        int eosTokenId) {
+        int[] eosTokenIds) {
+
+    public ModelConfig {
+        eosTokenIds = eosTokenIds == null ? new int[0] : eosTokenIds.clone();
+    }
+
+    /** The first end-of-sequence id, or −1 without one. */
+    public int eosTokenId() {
+        return eosTokenIds.length == 0 ? -1 : eosTokenIds[0];
+    }
+
+    /** Every end-of-sequence id ({@code eos_token_id} may be a list: a chat model ends turns with one of several). */
+    @Override
+    public int[] eosTokenIds() {
+        return eosTokenIds.clone();
+    }
 
     /** Keys that do not affect inference, or that are checked below; anything else is rejected. */
     private static final Set<String> KNOWN_KEYS = Set.of(
@@ -121,10 +136,17 @@ public record ModelConfig(
             scaling = new RopeScaling(s.positiveDouble("factor"), s.positiveDouble("low_freq_factor"),
                     s.positiveDouble("high_freq_factor"), s.positive("original_max_position_embeddings"));
         }
+        int vocab = r.positive("vocab_size");
+        int[] eos = r.tokenIds("eos_token_id");
+        for (int id : eos) {
+            if (id >= vocab) throw new ModelFormatException(file, "'eos_token_id' " + id + " is outside the vocabulary [0, " + vocab + ")");
+        }
+        int bos = r.optTokenId("bos_token_id");
+        if (bos >= vocab) throw new ModelFormatException(file, "'bos_token_id' " + bos + " is outside the vocabulary [0, " + vocab + ")");
         return new ModelConfig(modelType, hidden, r.positive("intermediate_size"), r.positive("num_hidden_layers"),
-                heads, kvHeads, headDim, r.positive("vocab_size"), maxPos,
+                heads, kvHeads, headDim, vocab, maxPos,
                 (float) r.optDouble("rms_norm_eps", 1e-6), r.optDouble("rope_theta", 10000.0), scaling,
-                r.optBool("tie_word_embeddings", false), r.optTokenId("bos_token_id"), r.optTokenId("eos_token_id"));
+                r.optBool("tie_word_embeddings", false), bos, eos);
     }
 
     /** Typed access to a JSON object with errors that name the file and key. */
@@ -177,6 +199,22 @@ public record ModelConfig(
         }
 
         /** A token id, or the first of a list of ids (LLaMA-3 configs list several EOS ids); -1 when absent. */
+        /** An id or a list of ids (absent or null: none). */
+        int[] tokenIds(String key) {
+            JsonNode v = node.get(key);
+            if (v == null || v.isNull()) return new int[0];
+            List<JsonNode> items = new java.util.ArrayList<>();
+            if (v.isArray()) v.forEach(items::add);
+            else items.add(v);
+            int[] ids = new int[items.size()];
+            for (int i = 0; i < ids.length; i++) {
+                JsonNode x = items.get(i);
+                if (!x.isIntegralNumber() || x.asInt() < 0) throw new ModelFormatException(file, "'" + key + "' must be a token id or a list of them, got " + v);
+                ids[i] = x.asInt();
+            }
+            return ids;
+        }
+
         int optTokenId(String key) {
             JsonNode v = node.get(key);
             if (v == null || v.isNull()) return -1;

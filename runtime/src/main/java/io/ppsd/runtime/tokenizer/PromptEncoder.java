@@ -15,9 +15,25 @@ public record PromptEncoder(Tokenizer tokenizer, int bosId, int[] stopTokenIds) 
         stopTokenIds = stopTokenIds.clone();
     }
 
+    /** From {@code config.json} alone: its end-of-sequence ids, else the tokenizer's. */
     public static PromptEncoder of(Tokenizer tokenizer, ModelConfig config) {
-        int eos = config.eosTokenId() >= 0 ? config.eosTokenId() : tokenizer.eosId();
-        return new PromptEncoder(tokenizer, config.bosTokenId(), eos >= 0 ? new int[] {eos} : new int[0]);
+        return of(tokenizer, config, new int[0]);
+    }
+
+    /**
+     * With the model directory's {@code generation_config.json} too: every id of its
+     * {@code eos_token_id} (int or list) also ends the output, as Hugging Face's generate does (a
+     * LLaMA-3 instruct model ends its turns with {@code <|eot_id|>}, named only there).
+     */
+    public static PromptEncoder of(Tokenizer tokenizer, ModelConfig config, java.nio.file.Path modelDir) {
+        return of(tokenizer, config, GenerationConfig.eosTokenIds(modelDir, config.vocabSize()));
+    }
+
+    private static PromptEncoder of(Tokenizer tokenizer, ModelConfig config, int[] extraStops) {
+        int[] eos = config.eosTokenIds();
+        if (eos.length == 0 && tokenizer.eosId() >= 0) eos = new int[] {tokenizer.eosId()};
+        int[] all = java.util.stream.IntStream.concat(java.util.Arrays.stream(eos), java.util.Arrays.stream(extraStops)).distinct().toArray();
+        return new PromptEncoder(tokenizer, config.bosTokenId(), all);
     }
 
     /** The prompt's token ids, BOS first when the model has one. */
