@@ -26,7 +26,9 @@ import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.http.javadsl.Http;
 import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
+import org.apache.pekko.http.javadsl.model.AttributeKey;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
+import org.apache.pekko.http.javadsl.model.HttpRequest;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.MediaTypes;
 import org.apache.pekko.http.javadsl.model.StatusCodes;
@@ -38,6 +40,8 @@ import org.apache.pekko.http.javadsl.server.Route;
 import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
 import org.apache.pekko.stream.BoundedSourceQueue;
 import org.apache.pekko.stream.Materializer;
+import org.apache.pekko.stream.javadsl.Flow;
+import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.util.ByteString;
 
@@ -78,11 +82,26 @@ public final class OpenAiServer extends AllDirectives {
         this.keys = settings.apiKeys().stream().map(k -> k.getBytes(StandardCharsets.UTF_8)).toArray(byte[][]::new);
     }
 
+    /** The connection a request came on (see {@link ClientConnection}). */
+    private static final AttributeKey<ClientConnection> CONNECTION = AttributeKey.create("ppsd-connection", ClientConnection.class);
+
     /** Binds the API on {@code settings.host():settings.port()} (port 0: any free port). */
     public static CompletionStage<ServerBinding> start(ActorSystem<?> system, HttpSettings settings, PipelineRegistry pipelines) {
         var server = new OpenAiServer(system, settings, pipelines);
         server.readiness.start();
-        return Http.get(system).newServerAt(settings.host(), settings.port()).bind(server.routes());
+        var materializer = Materializer.matFromSystem(system);
+        var routeFlow = server.routes().flow(system);
+        return Http.get(system).newServerAt(settings.host(), settings.port()).connectionSource()
+                .to(Sink.foreach(connection -> {
+                    var client = new ClientConnection();
+                    // The request side ends when the client closes its connection: then cancel what still runs on it.
+                    connection.handleWith(Flow.<HttpRequest>create().map(r -> r.addAttribute(CONNECTION, client))
+                            .watchTermination((mat, done) -> {
+                                done.whenComplete((ok, failure) -> client.closed());
+                                return mat;
+                            }).via(routeFlow), materializer);
+                }))
+                .run(materializer);
     }
 
     Route routes() {
@@ -120,6 +139,17 @@ public final class OpenAiServer extends AllDirectives {
 
     /** The body as JSON, within the size limit; malformed JSON is a 400. */
     private Route body(java.util.function.Function<JsonNode, Route> inner) {
+        return extractRequestEntity(entity -> {
+            var length = entity.getContentLengthOption();
+            if (length.isPresent() && length.getAsLong() > settings.maxBodyBytes()) {
+                return complete(error(new ApiError(413, "invalid_request_error", "body_too_large",
+                        "the request body of " + length.getAsLong() + " bytes exceeds the limit of " + settings.maxBodyBytes())));
+            }
+            return parsedBody(inner);
+        });
+    }
+
+    private Route parsedBody(java.util.function.Function<JsonNode, Route> inner) {
         return withSizeLimit(settings.maxBodyBytes(), () -> entity(Unmarshaller.entityToString(), text -> {
             JsonNode json;
             try {
@@ -176,12 +206,19 @@ public final class OpenAiServer extends AllDirectives {
                 .repetitionPenalty(req.repetitionPenalty()).stopStrings(req.stop()).stopTokenIds(req.stopTokenIds())
                 .ignoreEos(req.ignoreEos()).pipeline(pipeline.name()).build();
         var reply = new Reply(chat, modelName, req);
-        if (req.stream()) return stream(prompt, req.promptTokenIds(), full, reply, pipeline);
-        CompletionStage<HttpResponse> response = client.run(prompt, req.promptTokenIds(), full, e -> {}).handle((done, failure) -> {
-            if (failure != null) return error(failureOf(failure));
-            return HttpResponse.create().withEntity(ContentTypes.APPLICATION_JSON, reply.whole(done).toString());
+        return attribute(CONNECTION, connection -> {
+            if (req.stream()) return stream(prompt, req.promptTokenIds(), full, reply, pipeline, connection);
+            var request = client.start(prompt, req.promptTokenIds(), full, e -> {});
+            // A client that hangs up before its answer is complete frees the pipeline too.
+            Runnable cancel = request::cancel;
+            connection.onClose(cancel);
+            CompletionStage<HttpResponse> response = request.result().handle((done, failure) -> {
+                connection.forget(cancel);
+                if (failure != null) return error(failureOf(failure));
+                return HttpResponse.create().withEntity(ContentTypes.APPLICATION_JSON, reply.whole(done).toString());
+            });
+            return completeWithFuture(response);
         });
-        return completeWithFuture(response);
     }
 
     private String chatPrompt(PipelineDefinition pipeline, CompletionRequest req) {
@@ -198,12 +235,14 @@ public final class OpenAiServer extends AllDirectives {
      * its first token gets its error status (429, 400, …); once tokens flow, the response is a
      * 200 event stream and a later failure is sent as an error event.
      */
-    private Route stream(String prompt, int[] promptIds, GenerateParams params, Reply reply, PipelineDefinition pipeline) {
+    private Route stream(String prompt, int[] promptIds, GenerateParams params, Reply reply, PipelineDefinition pipeline,
+                         ClientConnection connection) {
         var first = new CompletableFuture<GenerationEvent>();
         int buffer = Math.min(params.maxTokens(), pipeline.config().maxPositions()) + 8;
         var pair = Source.<ByteString>queue(buffer).preMaterialize(Materializer.matFromSystem(system));
         BoundedSourceQueue<ByteString> queue = pair.first();
         var filter = new StopStringFilter(params.stopStrings());
+        var streamed = new StringBuilder();
         var request = client.start(prompt, promptIds, params, event -> {
             if (!first.isDone()) {
                 first.complete(event);
@@ -212,11 +251,14 @@ public final class OpenAiServer extends AllDirectives {
             }
             switch (event) {
                 case GenerationEvent.Token t -> {
+                    streamed.append(t.text());
                     String text = filter.accept(t.text());
                     if (!text.isEmpty()) queue.offer(sse(reply.textChunk(text)));
                 }
                 case GenerationEvent.Completed c -> {
-                    String rest = filter.flush();
+                    // The end of the text the tokens did not carry yet (a partial character flushed by the detokenizer).
+                    String tail = c.text().startsWith(streamed.toString()) ? c.text().substring(streamed.length()) : "";
+                    String rest = filter.accept(tail) + filter.flush();
                     if (!rest.isEmpty()) queue.offer(sse(reply.textChunk(rest)));
                     queue.offer(sse(reply.finalChunk(c)));
                     if (reply.request().includeUsage()) queue.offer(sse(reply.usageChunk(c)));
@@ -230,7 +272,10 @@ public final class OpenAiServer extends AllDirectives {
                 }
             }
         });
-        // The client went away (or the stream ended): a request still running is cancelled at once.
+        // The client went away: a request still running is cancelled at once, which frees its caches on every stage.
+        Runnable cancel = request::cancel;
+        connection.onClose(cancel);
+        request.result().whenComplete((done, failure) -> connection.forget(cancel));
         Source<ByteString, NotUsed> body = pair.second().watchTermination((mat, done) -> {
             done.whenComplete((ok, failure) -> request.cancel());
             return mat;
