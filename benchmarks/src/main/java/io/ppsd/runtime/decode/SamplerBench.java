@@ -14,8 +14,8 @@ import org.openjdk.jmh.annotations.State;
 
 /**
  * JMH microbenchmark of sampling one token ({@link Sampler#sample}: softmax at temperature 0.8,
- * then top-k / top-p) at a Llama-3 (128256) and a Llama-2 (32000) vocabulary. Run it with the
- * jmh option of {@code ./ppsd bench} and the include pattern {@code io.ppsd.runtime.decode.SamplerBench}.
+ * then top-k / top-p) at a Llama-3 (128256) and a Llama-2 (32000) vocabulary:
+ * {@code ./ppsd bench --jmh --jmh-args SamplerBench}.
  *
  * <p>The logits are Gaussian (σ 2.5) with 16 tokens raised to about 10: at top-p 0.9 that keeps
  * from a few dozen to about 1700 tokens at 128k (a few to about 100 at 32k), a spread that a
