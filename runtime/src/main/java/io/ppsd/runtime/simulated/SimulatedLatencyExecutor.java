@@ -22,17 +22,22 @@ public final class SimulatedLatencyExecutor implements StageExecutor {
     private final StageExecutor real;
     private final DeviceProfile profile;
     private final ExitHeadKind headKind;
-    private final PrecisePause pause;
+    private final PaddingClock clock;
     private final int layers;
     private final Object statsLock = new Object();
     private PaddingStats stats = PaddingStats.NONE;
 
     public SimulatedLatencyExecutor(StageExecutor real, DeviceProfile profile, ExitHeadKind headKind, PrecisePause pause) {
+        this(real, profile, headKind, PaddingClock.system(pause));
+    }
+
+    /** Measures and pads with {@code clock} (a test's clock; the others use the wall clock). */
+    SimulatedLatencyExecutor(StageExecutor real, DeviceProfile profile, ExitHeadKind headKind, PaddingClock clock) {
         if (real.spec().drafts() && headKind == null) throw new IllegalArgumentException("a drafting stage needs its head kind to be timed");
         this.real = real;
         this.profile = profile;
         this.headKind = headKind;
-        this.pause = pause;
+        this.clock = clock;
         this.layers = real.spec().layers().count();
     }
 
@@ -75,7 +80,7 @@ public final class SimulatedLatencyExecutor implements StageExecutor {
 
     @Override
     public void forward(long seq, int startPos, int n, float[] hidden) {
-        long start = System.nanoTime();
+        long start = clock.nanoTime();
         real.forward(seq, startPos, n, hidden);
         padTo(start, profile.forwardNanos(layers, n));
     }
@@ -87,14 +92,14 @@ public final class SimulatedLatencyExecutor implements StageExecutor {
 
     @Override
     public void logits(float[] hidden, int rows, float[] out) {
-        long start = System.nanoTime();
+        long start = clock.nanoTime();
         real.logits(hidden, rows, out);
         padTo(start, profile.logitsNanos(rows));
     }
 
     @Override
     public void draft(long seq, int startPos, int rows, float[] hidden, float[] logits) {
-        long start = System.nanoTime();
+        long start = clock.nanoTime();
         real.draft(seq, startPos, rows, hidden, logits);
         padTo(start, profile.draftNanos(headKind, rows));
     }
@@ -120,14 +125,14 @@ public final class SimulatedLatencyExecutor implements StageExecutor {
     }
 
     private void padTo(long start, long target) {
-        long computed = System.nanoTime() - start;
+        long computed = clock.nanoTime() - start;
         long deadline = start + target;
         long overrun = 0, late = 0;
         if (computed >= target) {
             overrun = computed - target;
         } else {
-            pause.until(deadline);
-            late = System.nanoTime() - deadline;
+            clock.pauseUntil(deadline);
+            late = clock.nanoTime() - deadline;
         }
         synchronized (statsLock) {
             PaddingStats s = stats;
