@@ -26,9 +26,10 @@ import picocli.CommandLine.Option;
 @Command(name = "ppsd bench", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Measures decoding strategies and writes results.csv, results.json, results.md and PNG plots.",
                 "Suites: default (AR, EESD γ=1..8, PPSD on CPU and simulated devices), ppsd (AR and PPSD only),",
-                "decode-speed (CPU AR tokens/s of several model sizes, F32 and BF16, next to Jlama)."})
+                "decode-speed (CPU AR tokens/s of several model sizes, F32 and BF16, next to Jlama),",
+                "serve (time to first token, inter-token latency and throughput over HTTP and the actor API at 1, 4, 16 clients)."})
 public final class BenchMain implements Callable<Integer> {
-    @Option(names = "--suite", defaultValue = "default", description = "default, ppsd or decode-speed (default: ${DEFAULT-VALUE})")
+    @Option(names = "--suite", defaultValue = "default", description = "default, ppsd, decode-speed or serve (default: ${DEFAULT-VALUE})")
     String suite;
 
     @Option(names = "--out", description = "output directory (default: benchmarks/results/<suite>[-quick])")
@@ -113,7 +114,10 @@ public final class BenchMain implements Callable<Integer> {
         if (compare != null && !compare.isEmpty()) return compare(compare);
         if (standIn) model = io.ppsd.benchmarks.model.ModelChoice.standIn(repo);
         if (jmh) return KernelBenchmarks.run(jmhArgs, out != null ? out : repo.results("jmh"), commandLine);
-        if (suite.equals("decode-speed")) {
+        if (suite.equals("serve")) {
+            Path dir = model != null ? model : repo.shippedModel();
+            new io.ppsd.benchmarks.serve.ServeSuite(dir, quick, out != null ? out : repo.results(quick ? "serve-quick" : "serve"), commandLine, System.err).run();
+        } else if (suite.equals("decode-speed")) {
             new DecodeSpeedCommand(quick, model, out, threads, commandLine, repo, System.err).run();
         } else {
             new SpeculationCommand(suite, quick, model, out, threads, profile, slowMotion, transports, io.ppsd.benchmarks.run.WindowChoice.parse(window), commandLine, repo, System.err).run();

@@ -299,7 +299,7 @@ public final class OpenAiServer extends AllDirectives {
         return completeWithFuture(response);
     }
 
-    private static ByteString sse(JsonNode chunk) {
+    private static ByteString sse(Object chunk) {
         return ByteString.fromString("data: " + chunk + "\n\n");
     }
 
@@ -322,11 +322,27 @@ public final class OpenAiServer extends AllDirectives {
         return root;
     }
 
+    private static final com.fasterxml.jackson.core.io.JsonStringEncoder JSON_STRINGS = com.fasterxml.jackson.core.io.JsonStringEncoder.getInstance();
+
     /** The JSON of one request's answer: whole, or as stream chunks; one id and creation time for all of them. */
-    private record Reply(boolean chat, String model, CompletionRequest request, String id, long created) {
+    private static final class Reply {
+        private final boolean chat;
+        private final String model;
+        private final CompletionRequest request;
+        private final String id;
+        private final long created;
+        private String textChunkPrefix;
+
         Reply(boolean chat, String model, CompletionRequest request) {
-            this(chat, model, request, (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", ""),
-                    System.currentTimeMillis() / 1000);
+            this.chat = chat;
+            this.model = model;
+            this.request = request;
+            this.id = (chat ? "chatcmpl-" : "cmpl-") + UUID.randomUUID().toString().replace("-", "");
+            this.created = System.currentTimeMillis() / 1000;
+        }
+
+        CompletionRequest request() {
+            return request;
         }
 
         ObjectNode head(boolean chunk) {
@@ -357,13 +373,18 @@ public final class OpenAiServer extends AllDirectives {
             return root;
         }
 
-        ObjectNode textChunk(String text) {
-            ObjectNode root = head(true);
-            ObjectNode choice = root.putArray("choices").addObject().put("index", 0);
-            if (chat) choice.putObject("delta").put("content", text);
-            else choice.put("text", text);
-            choice.putNull("logprobs").putNull("finish_reason");
-            return root;
+        /**
+         * A chunk carrying text: written as a string around a prefix built once per request,
+         * because it is sent for every token (the other chunks are built as JSON trees).
+         */
+        String textChunk(String text) {
+            if (textChunkPrefix == null) {
+                String head = head(true).toString();
+                textChunkPrefix = head.substring(0, head.length() - 1) + ",\"choices\":[{\"index\":0," + (chat ? "\"delta\":{\"content\":" : "\"text\":");
+            }
+            StringBuilder b = new StringBuilder(textChunkPrefix.length() + text.length() + 64).append(textChunkPrefix);
+            JSON_STRINGS.quoteAsString(text, b.append('"'));
+            return b.append('"').append(chat ? "}" : "").append(",\"logprobs\":null,\"finish_reason\":null}]}").toString();
         }
 
         ObjectNode finalChunk(GenerationEvent.Completed done) {
