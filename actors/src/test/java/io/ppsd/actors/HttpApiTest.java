@@ -233,6 +233,16 @@ class HttpApiTest {
     }
 
     @Test
+    void aNonLoopbackAddressNeedsKeysUnlessExplicitlyAllowed() {
+        var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> new HttpSettings("0.0.0.0", 8000, List.of(), Map.of("m", "default"), 1 << 20, false));
+        assertTrue(e.getMessage().contains("without API keys"), e.getMessage());
+        new HttpSettings("0.0.0.0", 8000, List.of("k"), Map.of("m", "default"), 1 << 20, false);
+        new HttpSettings("0.0.0.0", 8000, List.of(), Map.of("m", "default"), 1 << 20, true);
+        new HttpSettings("127.0.0.1", 8000, List.of(), Map.of("m", "default"), 1 << 20, false);
+    }
+
+    @Test
     void aFullPipelineAnswers429AndServesAgainAfterwards() throws Exception {
         // max-running 2, max-waiting 0: two long streams fill it, the third is refused.
         String longStream = "{\"prompt\": \"The jury\", \"max_tokens\": 100, \"temperature\": 0, \"ignore_eos\": true, \"stream\": true}";
