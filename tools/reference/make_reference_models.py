@@ -12,6 +12,10 @@ Models:
                     LLaMA-3 rope_scaling (factor 8, low 1, high 4, original 64), max pos 256
   tiny-f16-mistral  model_type mistral, 8 heads / 8 kv heads (MHA), head_dim 8, F16 weights
   tiny-sharded      tiny-f32 shapes (other seed), two shards + index (weight_map)
+  tiny-qwen2        model_type qwen2: q/k/v projection biases, tied embeddings, BF16, the
+                    sliding-window keys Qwen2 configs carry (window off)
+  tiny-qwen3        model_type qwen3: per-head RMSNorm of q and k before RoPE, head_dim 16 with
+                    8 heads (heads x head_dim != hidden_size), F32
 
 reference.json: for each input sequence, logits at every position computed in float64
 from the stored weights (bf16/f16 upcast exactly), plus a 16-token greedy continuation
@@ -20,12 +24,13 @@ top1-top2 logit gap met while producing the continuations (seeds are chosen so i
 comfortably above float32 noise).
 
 Deterministic: fixed seeds. Requires only torch + numpy. Run from anywhere:
-  python3 tools/reference/make_reference_models.py
+  python3 tools/reference/make_reference_models.py [name ...]   (names: only those models)
 """
 import json
 import math
 import os
 import struct
+import sys
 
 import numpy as np
 import torch
@@ -118,9 +123,21 @@ def forward(cfg, W, ids):
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
         h = rms(x, W[p + "input_layernorm.weight"], eps)
-        q = (h @ W[p + "self_attn.q_proj.weight"].T).view(T, H, D).transpose(0, 1)
-        k = (h @ W[p + "self_attn.k_proj.weight"].T).view(T, KV, D).transpose(0, 1)
-        v = (h @ W[p + "self_attn.v_proj.weight"].T).view(T, KV, D).transpose(0, 1)
+        q = h @ W[p + "self_attn.q_proj.weight"].T
+        k = h @ W[p + "self_attn.k_proj.weight"].T
+        v = h @ W[p + "self_attn.v_proj.weight"].T
+        if p + "self_attn.q_proj.bias" in W:  # Qwen2: biases on q, k, v (not on o)
+            q = q + W[p + "self_attn.q_proj.bias"]
+            k = k + W[p + "self_attn.k_proj.bias"]
+            v = v + W[p + "self_attn.v_proj.bias"]
+        q = q.view(T, H, D)
+        k = k.view(T, KV, D)
+        if p + "self_attn.q_norm.weight" in W:  # Qwen3: RMSNorm over each head's dimensions, before RoPE
+            q = rms(q, W[p + "self_attn.q_norm.weight"], eps)
+            k = rms(k, W[p + "self_attn.k_norm.weight"], eps)
+        q = q.transpose(0, 1)
+        k = k.transpose(0, 1)
+        v = v.view(T, KV, D).transpose(0, 1)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         k = k.repeat_interleave(H // KV, 0)
@@ -158,6 +175,13 @@ def make_weights(cfg, seed, dtype, out_std=0.05):
         W[p + "self_attn.k_proj.weight"] = n(KV * D, C, std=0.08)
         W[p + "self_attn.v_proj.weight"] = n(KV * D, C, std=0.08)
         W[p + "self_attn.o_proj.weight"] = n(C, H * D, std=out_std)
+        if cfg["model_type"] == "qwen2":
+            W[p + "self_attn.q_proj.bias"] = n(H * D, std=0.1)
+            W[p + "self_attn.k_proj.bias"] = n(KV * D, std=0.1)
+            W[p + "self_attn.v_proj.bias"] = n(KV * D, std=0.1)
+        if cfg["model_type"] == "qwen3":
+            W[p + "self_attn.q_norm.weight"] = norm_w(D)
+            W[p + "self_attn.k_norm.weight"] = norm_w(D)
         W[p + "post_attention_layernorm.weight"] = norm_w(C)
         W[p + "mlp.gate_proj.weight"] = n(I, C, std=0.08)
         W[p + "mlp.up_proj.weight"] = n(I, C, std=0.08)
@@ -267,6 +291,13 @@ def build(name, cfg, dtype, seed, shards=1, out_std=0.05):
 
 def main():
     torch.set_num_threads(1)
+    only = set(sys.argv[1:])  # e.g. "tiny-qwen3": rebuild just those (the others stay as committed)
+    real_build = globals()["build"]
+
+    def build(name, *args, **kw):
+        if not only or name in only:
+            real_build(name, *args, **kw)
+
     build("tiny-f32", base_config(), torch.float32, seed=1)
     build("tiny-bf16-tied", base_config(
         tie_word_embeddings=True, rope_theta=500000.0, max_position_embeddings=256, torch_dtype="bfloat16",
@@ -277,6 +308,15 @@ def main():
         architectures=["MistralForCausalLM"], model_type="mistral", num_attention_heads=8, num_key_value_heads=8,
         head_dim=8, torch_dtype="float16", sliding_window=None), torch.float16, seed=201)
     build("tiny-sharded", base_config(), torch.float32, seed=301, shards=2)
+    qwen2 = base_config(architectures=["Qwen2ForCausalLM"], model_type="qwen2", tie_word_embeddings=True, torch_dtype="bfloat16",
+                        rope_theta=1000000.0, use_sliding_window=False, sliding_window=4096, max_window_layers=3,
+                        attention_dropout=0.0)
+    del qwen2["attention_bias"], qwen2["mlp_bias"]
+    build("tiny-qwen2", qwen2, torch.bfloat16, seed=401, out_std=0.2)
+    build("tiny-qwen3", base_config(architectures=["Qwen3ForCausalLM"], model_type="qwen3", num_attention_heads=8,
+                                    num_key_value_heads=4, head_dim=16, rope_theta=1000000.0, use_sliding_window=False,
+                                    sliding_window=None, max_window_layers=3, attention_dropout=0.0,
+                                    layer_types=["full_attention"] * 3), torch.float32, seed=501)
 
 
 if __name__ == "__main__":

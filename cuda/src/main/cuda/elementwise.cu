@@ -13,3 +13,8 @@ PPSD_KERNEL void swiglu(float* gate, const float* up, int count) {
 PPSD_KERNEL void residual_add(float* x, const float* y, int count) {
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < count; i += gridDim.x * blockDim.x) x[i] += y[i];
 }
+
+// x[r, c] += bias[c] for count = rows x width floats (the q/k/v projection biases of Qwen2)
+PPSD_KERNEL void add_bias(float* x, const float* bias, int width, int count) {
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < count; i += gridDim.x * blockDim.x) x[i] += bias[i % width];
+}

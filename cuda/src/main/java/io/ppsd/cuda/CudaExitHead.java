@@ -1,6 +1,7 @@
 package io.ppsd.cuda;
 
 import io.ppsd.runtime.heads.ExitHeadFile;
+import io.ppsd.runtime.model.ModelConfig;
 
 /**
  * An early-exit head on the device, as the CPU backend's: {@code norm} = the model's final norm +
@@ -14,7 +15,7 @@ final class CudaExitHead {
     private final DeviceLayer layer;
 
     /** {@code modelNorm} and {@code modelHead}: the model's final norm and LM head, already uploaded (null for a linear head). */
-    CudaExitHead(ExitHeadFile file, CudaForward forward, DeviceWeights weights,
+    CudaExitHead(ExitHeadFile file, ModelConfig config, CudaForward forward, DeviceWeights weights,
                  DeviceBuffer modelNorm, DeviceMatrix modelHead) {
         this.forward = forward;
         switch (file.kind()) {
@@ -31,7 +32,7 @@ final class CudaExitHead {
             case TRANSFORMER -> {
                 norm = weights.vector(file.tensor("norm.weight"));
                 projection = modelHead;
-                layer = DeviceLayer.upload(n -> file.tensor("layer." + n), weights);
+                layer = DeviceLayer.upload(n -> file.tensor("layer." + n), config, weights);
             }
             default -> throw new IllegalStateException("unknown exit head kind " + file.kind());
         }

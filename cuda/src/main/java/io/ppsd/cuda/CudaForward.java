@@ -100,6 +100,15 @@ final class CudaForward implements AutoCloseable {
         matmul(w.wq(), xb, n, q, qDim);
         matmul(w.wk(), xb, n, k, kvDim);
         matmul(w.wv(), xb, n, v, kvDim);
+        if (w.qBias() != null) {
+            addBias(q, w.qBias(), qDim, n);
+            addBias(k, w.kBias(), kvDim, n);
+            addBias(v, w.vBias(), kvDim, n);
+        }
+        if (w.qNorm() != null) {
+            headNorm(q, w.qNorm(), n * heads);
+            headNorm(k, w.kNorm(), n * kvHeads);
+        }
         rope(q, heads, startPos, n);
         rope(k, kvHeads, startPos, n);
         appendKv(cache, layer, startPos, n);
@@ -143,6 +152,17 @@ final class CudaForward implements AutoCloseable {
     /** out[t, :] += W · in[t, :] for n rows: the residual connection, fused into the projection. */
     private void matmulAdd(DeviceMatrix w, DeviceBuffer in, int n, DeviceBuffer out, int outStride) {
         launchMatmul(w, in.address(), n, out.address(), outStride, true);
+    }
+
+    /** x[t, :] += bias for n rows of {@code width}. */
+    private void addBias(DeviceBuffer x, DeviceBuffer bias, int width, int n) {
+        int count = n * width;
+        launch.of(Kernel.ADD_BIAS).ptr(x).ptr(bias).i(width).i(count).run(ceilDiv(count, 256), 1, 256);
+    }
+
+    /** Qwen3's RMSNorm over each head's dimensions of q or k, in place: {@code heads} rows of headDim. */
+    private void headNorm(DeviceBuffer x, DeviceBuffer weight, int heads) {
+        launch.of(Kernel.RMSNORM).ptr(x).ptr(x).ptr(weight).i(headDim).f(eps).run(heads, 1, threads(headDim, 256));
     }
 
     /** Rotary position embedding of {@code headCount} heads of n rows at positions [startPos, startPos + n). */

@@ -68,7 +68,7 @@ public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> {
             layers = new DeviceLayer[spec.layers().count()];
             for (int i = 0; i < layers.length; i++) {
                 int layer = spec.layers().from() + i;
-                layers[i] = DeviceLayer.upload(n -> files.tensor("model.layers." + layer + "." + n), weights);
+                layers[i] = DeviceLayer.upload(n -> files.tensor("model.layers." + layer + "." + n), config, weights);
                 progress.loaded(++done, total, "layer " + layer);
             }
             if (spec.lmHead() || headNeedsModelHead) {
@@ -80,7 +80,7 @@ public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> {
             }
             if (spec.lmHead()) progress.loaded(++done, total, "LM head");
             this.forward = computation = new CudaForward(config, device, launch, weights, settings.maxBatch(), spec.lmHead() || spec.drafts());
-            head = headFile == null ? null : new CudaExitHead(headFile, forward, weights, finalNorm, lmHead);
+            head = headFile == null ? null : new CudaExitHead(headFile, config, forward, weights, finalNorm, lmHead);
             if (spec.drafts()) progress.loaded(++done, total, "exit head " + spec.exitHead());
             timer = settings.profile() ? new GpuTimer(device) : null;
             device.synchronize();

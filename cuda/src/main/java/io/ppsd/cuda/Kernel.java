@@ -25,6 +25,7 @@ enum Kernel {
     ATTENTION("attention", "attention", "ppppiiiif"),
     SWIGLU("swiglu", "elementwise", "ppi"),
     RESIDUAL_ADD("residual_add", "elementwise", "ppi"),
+    ADD_BIAS("add_bias", "elementwise", "ppii"),
     ARGMAX("argmax", "sampling", "ppi"),
     SAMPLE_TEMPERATURE("sample_temperature", "sampling", "ppiff");
 

@@ -108,6 +108,31 @@ class CudaMatchesCpuTest {
         }
     }
 
+    /** Qwen2 (q/k/v biases) and Qwen3 (per-head q/k norms): the runtime's PyTorch-pinned fixtures, prefill and decode. */
+    @ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"tiny-qwen2", "tiny-qwen3"})
+    void qwenArchitecturesMatchCpu(String name) {
+        Path dir = Path.of("../runtime/src/test/resources/reference", name);
+        try (ModelFiles files = ModelFiles.open(dir);
+             var pair = new BackendPair(files, StageSpec.whole(files.config().numLayers()), 32)) {
+            int vocab = files.config().vocabSize();
+            int[] prompt = {3, 17, 200, 45, 9, 128, 77, 1, 250, 64};
+            float[][] hidden = pair.embed(prompt, 0, prompt.length);
+            pair.forward(1, 0, prompt.length, hidden);
+            float[][] logits = pair.logits(hidden, prompt.length);
+            pair.agreement.assertSameGreedy(name + " prefill", logits[0], logits[1], prompt.length, vocab);
+            int next = Sampler.argmax(logits[0], (prompt.length - 1) * vocab, vocab);
+            for (int pos = prompt.length; pos < prompt.length + 6; pos++) {
+                float[][] h = pair.embed(new int[] {next}, 0, 1);
+                pair.forward(1, pos, 1, h);
+                float[][] l = pair.logits(h, 1);
+                pair.agreement.assertSameGreedy(name + " decode " + pos, l[0], l[1], 1, vocab);
+                next = Sampler.argmax(l[0], 0, vocab);
+            }
+            log.info("{}: worst relative difference {}", name, pair.worst);
+        }
+    }
+
     static Stream<Arguments> heads() {
         return Stream.of(DType.F32, DType.BF16, DType.F16).flatMap(dtype -> Stream.of(
                 Arguments.of(dtype, "norm"), Arguments.of(dtype, "linear-l" + EXIT_LAYER), Arguments.of(dtype, "transformer-l" + EXIT_LAYER)));

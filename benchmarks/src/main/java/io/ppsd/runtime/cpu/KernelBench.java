@@ -152,7 +152,7 @@ public class KernelBench {
 
         @Setup(Level.Trial)
         public void setUp() {
-            config = new ModelConfig("llama", 1024, 2816, 1, 16, 4, 64, 32000, 1024, 1e-5f, 10000.0, null, false, 0, new int[] {1});
+            config = new ModelConfig("llama", 1024, 2816, 1, 16, 4, 64, 32000, 1024, 1e-5f, 10000.0, null, false, 0, new int[] {1}, false, false);
             arena = Arena.ofShared();
             cores = new CoreGroup(1, "jmh");
             forward = new CpuForward(config, cores, 8);

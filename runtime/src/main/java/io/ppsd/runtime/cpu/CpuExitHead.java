@@ -37,7 +37,7 @@ final class CpuExitHead {
             case TRANSFORMER -> {
                 norm = Matrix.vector(file.tensor("norm.weight"));
                 projection = Matrix.of(model.lmHead(), arena);
-                layer = LayerWeights.named(n -> file.tensor("layer." + n), arena);
+                layer = LayerWeights.named(n -> file.tensor("layer." + n), config, arena);
             }
             default -> throw new IllegalStateException();
         }

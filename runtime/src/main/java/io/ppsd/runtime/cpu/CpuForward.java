@@ -8,6 +8,7 @@ import io.ppsd.runtime.model.ModelConfig;
  *   h   = x + Wo · attention(rope(Wq · norm(x)), rope(Wk · norm(x)), Wv · norm(x))
  *   out = h + Wdown · (silu(Wgate · norm(h)) * (Wup · norm(h)))
  * </pre>
+ * (Qwen2 adds biases to the three projections; Qwen3 normalizes each head of q and k before rope.)
  * Scratch buffers are allocated once; the parallel tasks are fields, so a token allocates nothing.
  * One instance serves one thread (a stage's), which may drive several cores through its
  * {@link CoreGroup}.
@@ -71,6 +72,18 @@ final class CpuForward {
         matmul(w.wq(), xb, n, q, qDim);
         matmul(w.wk(), xb, n, k, kvDim);
         matmul(w.wv(), xb, n, v, kvDim);
+        if (w.qBias() != null) {
+            for (int t = 0; t < n; t++) {
+                VectorKernels.add(q, t * qDim, w.qBias(), 0, qDim);
+                VectorKernels.add(k, t * kvDim, w.kBias(), 0, kvDim);
+                VectorKernels.add(v, t * kvDim, w.vBias(), 0, kvDim);
+            }
+        }
+        if (w.qNorm() != null) {
+            // Qwen3: an RMSNorm over each head's dimensions of q and k, before the rotation.
+            for (int h = 0; h < n * heads; h++) VectorKernels.rmsnorm(q, h * headDim, q, h * headDim, w.qNorm(), headDim, eps);
+            for (int h = 0; h < n * kvHeads; h++) VectorKernels.rmsnorm(k, h * headDim, k, h * headDim, w.kNorm(), headDim, eps);
+        }
         float[] keys = cache.keys(layer), values = cache.values(layer);
         for (int t = 0; t < n; t++) {
             rope.rotate(q, t * qDim, heads, startPos + t);

@@ -2,6 +2,7 @@ package io.ppsd.runtime.heads;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.ppsd.runtime.model.LayerSchema;
 import io.ppsd.runtime.model.ModelConfig;
 import io.ppsd.runtime.model.ModelFormatException;
 import io.ppsd.runtime.model.SafetensorsFile;
@@ -102,6 +103,7 @@ public record ExitHeadFile(String name, ExitHeadKind kind, int exitLayer, Map<St
             throw new ModelFormatException(json, "exit_layer must be an integer in [1, " + (config.numLayers() - 1) + "], got " + el);
         }
         Map<String, long[]> expected = expectedShapes(kind, config);
+        checkDeclaredTensors(json, root.get("tensors"), expected);
         Map<String, Tensor> tensors = new LinkedHashMap<>();
         if (!expected.isEmpty()) {
             Path st = modelDir.resolve("exit_heads").resolve(name + ".safetensors");
@@ -122,6 +124,31 @@ public record ExitHeadFile(String name, ExitHeadKind kind, int exitLayer, Map<St
         return new ExitHeadFile(name, kind, el.asInt(), tensors);
     }
 
+    /**
+     * The json's own list of tensors ({@code "tensors": {name: shape}}), when it has one, must be
+     * what the kind needs for this model: a head exported for another model, or a hand-edited
+     * file, is refused here with the first difference rather than loaded.
+     */
+    private static void checkDeclaredTensors(Path json, JsonNode declared, Map<String, long[]> expected) {
+        if (declared == null || declared.isNull()) return;
+        if (!declared.isObject()) throw new ModelFormatException(json, "'tensors' must map tensor names to shapes");
+        List<String> names = new ArrayList<>();
+        declared.fieldNames().forEachRemaining(names::add);
+        for (String n : names) {
+            long[] shape = expected.get(n);
+            if (shape == null) throw new ModelFormatException(json, "'tensors' names '" + n + "', which this kind of head does not have (expected " + expected.keySet() + ")");
+            JsonNode given = declared.get(n);
+            long[] g = new long[given.size()];
+            for (int i = 0; i < g.length; i++) g[i] = given.get(i).asLong(-1);
+            if (!given.isArray() || !Arrays.equals(g, shape)) {
+                throw new ModelFormatException(json, "'tensors." + n + "' declares shape " + given + " but this model needs " + Arrays.toString(shape));
+            }
+        }
+        for (String n : expected.keySet()) {
+            if (!declared.has(n)) throw new ModelFormatException(json, "'tensors' lacks '" + n + "'");
+        }
+    }
+
     private static Map<String, long[]> expectedShapes(ExitHeadKind kind, ModelConfig c) {
         long d = c.hiddenSize();
         Map<String, long[]> s = new LinkedHashMap<>();
@@ -132,15 +159,7 @@ public record ExitHeadFile(String name, ExitHeadKind kind, int exitLayer, Map<St
                 s.put("proj.weight", new long[] {c.vocabSize(), d});
             }
             case TRANSFORMER -> {
-                s.put("layer.input_layernorm.weight", new long[] {d});
-                s.put("layer.self_attn.q_proj.weight", new long[] {c.qDim(), d});
-                s.put("layer.self_attn.k_proj.weight", new long[] {c.kvDim(), d});
-                s.put("layer.self_attn.v_proj.weight", new long[] {c.kvDim(), d});
-                s.put("layer.self_attn.o_proj.weight", new long[] {d, c.qDim()});
-                s.put("layer.post_attention_layernorm.weight", new long[] {d});
-                s.put("layer.mlp.gate_proj.weight", new long[] {c.intermediateSize(), d});
-                s.put("layer.mlp.up_proj.weight", new long[] {c.intermediateSize(), d});
-                s.put("layer.mlp.down_proj.weight", new long[] {d, c.intermediateSize()});
+                LayerSchema.of(c).forEach((n, shape) -> s.put("layer." + n, shape));
                 s.put("norm.weight", new long[] {d});
             }
         }

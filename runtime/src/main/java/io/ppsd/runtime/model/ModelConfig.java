@@ -10,8 +10,9 @@ import java.util.List;
 import java.util.Set;
 
 /**
- * The architecture of a LLaMA-family model, read from a Hugging Face {@code config.json}
- * ({@code model_type} "llama" or "mistral").
+ * The architecture of a LLaMA-family model, read from a Hugging Face {@code config.json}:
+ * {@code model_type} "llama", "mistral", "qwen2" (Qwen2 / Qwen2.5: biases on the q, k and v
+ * projections) or "qwen3" (an RMSNorm over each head of q and k before RoPE).
  *
  * <p>Reading is strict: a value the engine would silently compute wrong (attention bias, an
  * activation other than SiLU, a sliding window shorter than the context, an unknown RoPE scaling)
@@ -33,7 +34,9 @@ public record ModelConfig(
         RopeScaling ropeScaling,
         boolean tieWordEmbeddings,
         int bosTokenId,
-        int[] eosTokenIds) {
+        int[] eosTokenIds,
+        boolean qkvBias,
+        boolean qkNorm) {
 
     public ModelConfig {
         eosTokenIds = eosTokenIds == null ? new int[0] : eosTokenIds.clone();
@@ -58,7 +61,25 @@ public record ModelConfig(
             "tie_word_embeddings", "bos_token_id", "eos_token_id", "pad_token_id", "torch_dtype", "dtype",
             "hidden_act", "attention_bias", "mlp_bias", "attention_dropout", "initializer_range",
             "pretraining_tp", "use_cache", "transformers_version", "sliding_window", "_name_or_path",
-            "output_attentions", "output_hidden_states", "return_dict");
+            "output_attentions", "output_hidden_states", "return_dict",
+            // Qwen2 / Qwen3 keys, checked below.
+            "use_sliding_window", "max_window_layers", "layer_types");
+
+    /** The architectures this engine computes. */
+    private static final Set<String> SUPPORTED = Set.of("llama", "mistral", "qwen2", "qwen3");
+
+    /** Families people often try, and what of theirs this engine lacks (so the error says what is missing). */
+    private static final java.util.Map<String, String> MISSING = java.util.Map.of(
+            "mixtral", "the mixture-of-experts MLP (router and experts)",
+            "qwen2_moe", "the mixture-of-experts MLP (router, experts and shared expert)",
+            "qwen3_moe", "the mixture-of-experts MLP (router and experts)",
+            "gemma", "the GeLU-tanh MLP, the (1 + w) RMSNorm and the scaled embedding",
+            "gemma2", "logit soft-capping, alternating sliding-window layers and post-norms",
+            "gemma3", "alternating sliding-window layers, post-norms and q/k norms of its own kind",
+            "phi3", "fused qkv and gate/up projections and partial rotary embedding",
+            "phi", "LayerNorm with biases, GeLU and partial rotary embedding",
+            "gpt2", "learned position embeddings, LayerNorm and fused attention projections",
+            "falcon", "parallel attention/MLP blocks, multi-query layout and LayerNorm");
 
     public int kvDim() {
         return numKvHeads * headDim;
@@ -91,15 +112,28 @@ public record ModelConfig(
                     + " (the engine refuses settings it does not understand rather than ignore them)");
         }
         var r = new Reader(root, file);
+        // The architecture first: an unsupported model_type explains unknown keys better than the keys do.
         String modelType = r.string("model_type");
-        if (!modelType.equals("llama") && !modelType.equals("mistral")) {
-            throw new ModelFormatException(file, "model_type '" + modelType + "' is not supported (llama, mistral)");
+        if (!SUPPORTED.contains(modelType)) {
+            String missing = MISSING.get(modelType);
+            throw new ModelFormatException(file, "model_type '" + modelType + "' is not supported (supported: llama, mistral, qwen2, qwen3)"
+                    + (missing != null ? "; this engine lacks " + missing : ""));
         }
         String act = r.optString("hidden_act", "silu");
         if (!act.equals("silu")) {
             throw new ModelFormatException(file, "hidden_act '" + act + "' is not supported (silu)");
         }
-        if (r.optBool("attention_bias", false)) throw new ModelFormatException(file, "attention_bias=true is not supported");
+        // LLaMA's and Qwen3's attention_bias also puts a bias on o_proj, which is not implemented.
+        if (r.optBool("attention_bias", false)) throw new ModelFormatException(file, "attention_bias=true is not supported (" + modelType + ")");
+        boolean qkvBias = modelType.equals("qwen2");
+        boolean qkNorm = modelType.equals("qwen3");
+        if (root.hasNonNull("layer_types")) {
+            for (JsonNode t : root.get("layer_types")) {
+                if (!t.asText().equals("full_attention")) {
+                    throw new ModelFormatException(file, "layer_types '" + t.asText() + "' is not supported (full_attention only)");
+                }
+            }
+        }
         if (r.optBool("mlp_bias", false)) throw new ModelFormatException(file, "mlp_bias=true is not supported");
         if (r.optInt("pretraining_tp", 1) != 1) throw new ModelFormatException(file, "pretraining_tp other than 1 is not supported");
 
@@ -119,7 +153,9 @@ public record ModelConfig(
         }
         if (headDim % 2 != 0) throw new ModelFormatException(file, "head_dim " + headDim + " must be even for RoPE");
         int maxPos = r.positive("max_position_embeddings");
-        if (root.has("sliding_window") && !root.get("sliding_window").isNull()) {
+        // Qwen configs carry a window even when use_sliding_window is off; it only counts when on.
+        boolean windowOn = !root.hasNonNull("use_sliding_window") || r.optBool("use_sliding_window", false);
+        if (windowOn && root.has("sliding_window") && !root.get("sliding_window").isNull()) {
             int window = r.positive("sliding_window");
             if (window < maxPos) {
                 throw new ModelFormatException(file, "sliding_window " + window + " < max_position_embeddings " + maxPos + " is not supported");
@@ -146,7 +182,7 @@ public record ModelConfig(
         return new ModelConfig(modelType, hidden, r.positive("intermediate_size"), r.positive("num_hidden_layers"),
                 heads, kvHeads, headDim, vocab, maxPos,
                 (float) r.optDouble("rms_norm_eps", 1e-6), r.optDouble("rope_theta", 10000.0), scaling,
-                r.optBool("tie_word_embeddings", false), bos, eos);
+                r.optBool("tie_word_embeddings", false), bos, eos, qkvBias, qkNorm);
     }
 
     /** Typed access to a JSON object with errors that name the file and key. */

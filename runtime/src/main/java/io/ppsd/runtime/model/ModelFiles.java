@@ -96,20 +96,12 @@ public final class ModelFiles implements AutoCloseable {
     /** The shape every tensor of this architecture must have. */
     private Map<String, long[]> expectedShapes() {
         ModelConfig c = config;
-        long d = c.hiddenSize(), ff = c.intermediateSize(), v = c.vocabSize();
+        long d = c.hiddenSize(), v = c.vocabSize();
         Map<String, long[]> shapes = new LinkedHashMap<>();
         shapes.put("model.embed_tokens.weight", new long[] {v, d});
         for (int i = 0; i < c.numLayers(); i++) {
             String p = "model.layers." + i + ".";
-            shapes.put(p + "input_layernorm.weight", new long[] {d});
-            shapes.put(p + "self_attn.q_proj.weight", new long[] {c.qDim(), d});
-            shapes.put(p + "self_attn.k_proj.weight", new long[] {c.kvDim(), d});
-            shapes.put(p + "self_attn.v_proj.weight", new long[] {c.kvDim(), d});
-            shapes.put(p + "self_attn.o_proj.weight", new long[] {d, c.qDim()});
-            shapes.put(p + "post_attention_layernorm.weight", new long[] {d});
-            shapes.put(p + "mlp.gate_proj.weight", new long[] {ff, d});
-            shapes.put(p + "mlp.up_proj.weight", new long[] {ff, d});
-            shapes.put(p + "mlp.down_proj.weight", new long[] {d, ff});
+            LayerSchema.of(c).forEach((name, shape) -> shapes.put(p + name, shape));
         }
         shapes.put("model.norm.weight", new long[] {d});
         if (!c.tieWordEmbeddings()) shapes.put("lm_head.weight", new long[] {v, d});

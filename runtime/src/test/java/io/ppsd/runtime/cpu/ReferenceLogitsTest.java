@@ -21,14 +21,15 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * The CPU engine against logits that PyTorch computed in float64 from the same stored weights
  * ({@code tools/reference/make_reference_models.py}): F32, BF16 with tied embeddings and LLaMA-3
- * RoPE scaling, F16 Mistral-type MHA, and a sharded checkpoint. Batched prefill and token-by-token
+ * RoPE scaling, F16 Mistral-type MHA, a sharded checkpoint, Qwen2 (q/k/v biases, BF16) and Qwen3
+ * (per-head q/k norms, head_dim apart from hidden_size). Batched prefill and token-by-token
  * decoding both match to 1e-4, and greedy continuations are identical.
  */
 class ReferenceLogitsTest {
     private static final Path ROOT = Path.of("src/test/resources/reference");
 
     @ParameterizedTest
-    @ValueSource(strings = {"tiny-f32", "tiny-bf16-tied", "tiny-f16-mistral", "tiny-sharded"})
+    @ValueSource(strings = {"tiny-f32", "tiny-bf16-tied", "tiny-f16-mistral", "tiny-sharded", "tiny-qwen2", "tiny-qwen3"})
     void logitsMatchPyTorch(String name) throws Exception {
         JsonNode ref = new ObjectMapper().readTree(Files.readString(ROOT.resolve(name).resolve("reference.json")));
         try (var files = ModelFiles.open(ROOT.resolve(name));
