@@ -105,6 +105,9 @@ class CliTest {
         Run bad = cli("generate", "--model", tmp.resolve("none").toString(), "--prompt", "x");
         assertEquals(1, bad.exit());
         assertTrue(bad.err().contains("error:"), bad.err());
+        Run emptyStop = cli("generate", "--model", "../models/ppsd-mini", "--prompt", "x", "--stop", "", "--strategy", "ar");
+        assertEquals(1, emptyStop.exit());
+        assertTrue(emptyStop.err().contains("stop string must not be empty"), emptyStop.err());
         Run badStrategy = cli("generate", "--model", "../models/ppsd-mini", "--prompt", "x", "--strategy", "fast");
         assertTrue(badStrategy.err().contains("unknown strategy 'fast'"), badStrategy.err());
     }

@@ -5,6 +5,7 @@ import static org.bytedeco.cuda.global.cudart.cuMemcpyDtoHAsync;
 import static org.bytedeco.cuda.global.cudart.cuMemcpyHtoDAsync;
 
 import io.ppsd.runtime.model.ModelConfig;
+import io.ppsd.runtime.model.RopeFrequencies;
 
 /**
  * The LLaMA decoder computation as a sequence of kernel launches on one device, for up to
@@ -22,7 +23,11 @@ final class CudaForward implements AutoCloseable {
     private final KernelLaunch launch;
     private final int dim, qDim, kvDim, ffDim, heads, kvHeads, headDim, vocab, maxBatch;
     private final float eps, attnScale;
-    private final DeviceBuffer ropeCos, ropeSin;
+    private final RopeFrequencies rope;
+    private final int maxPositions;
+    /** The rotary cos/sin tables on the device, for the positions used so far (grown by doubling). */
+    private DeviceBuffer ropeCos, ropeSin;
+    private int ropePositions;
     private final DeviceBuffer x, xb, q, k, v, att, hb, hb2, logits, tokens;
     private final PinnedBuffer hiddenStage, logitsStage, tokenStage;
 
@@ -43,9 +48,8 @@ final class CudaForward implements AutoCloseable {
         this.maxBatch = maxBatch;
         this.eps = c.rmsNormEps();
         this.attnScale = (float) (1.0 / Math.sqrt(headDim));
-        RopeTables rope = RopeTables.of(c);
-        ropeCos = weights.floats(rope.cos());
-        ropeSin = weights.floats(rope.sin());
+        this.rope = RopeFrequencies.of(c);
+        this.maxPositions = c.maxPositions();
         x = floats(maxBatch * dim);
         xb = floats(maxBatch * Math.max(dim, qDim));
         q = floats(maxBatch * qDim);
@@ -96,6 +100,7 @@ final class CudaForward implements AutoCloseable {
      * what CpuForward.layer computes.
      */
     void layer(DeviceLayer w, DeviceKvCache cache, int layer, int startPos, int n) {
+        reserveRope(startPos + n);
         rmsnorm(xb, x, w.attnNorm(), n);
         matmul(w.wq(), xb, n, q, qDim);
         matmul(w.wk(), xb, n, k, kvDim);
@@ -165,6 +170,30 @@ final class CudaForward implements AutoCloseable {
         launch.of(Kernel.RMSNORM).ptr(x).ptr(x).ptr(weight).i(headDim).f(eps).run(heads, 1, threads(headDim, 256));
     }
 
+    /** Makes the device's rotary tables hold positions [0, positions), computed on the host as the CPU backend does. */
+    private void reserveRope(int positions) {
+        if (positions <= ropePositions) return;
+        int grown = RopeFrequencies.grownCapacity(ropePositions, positions, maxPositions);
+        float[] cos = new float[grown * rope.half()], sin = new float[grown * rope.half()];
+        rope.fill(0, grown, cos, sin);
+        device.synchronize(); // queued kernels may still read the old tables
+        if (ropeCos != null) {
+            ropeCos.close();
+            ropeSin.close();
+        }
+        ropeCos = upload(cos);
+        ropeSin = upload(sin);
+        ropePositions = grown;
+    }
+
+    private DeviceBuffer upload(float[] values) {
+        DeviceBuffer b = device.allocate((long) values.length * Float.BYTES);
+        try (var host = new org.bytedeco.javacpp.FloatPointer(values)) {
+            check(org.bytedeco.cuda.global.cudart.cuMemcpyHtoD(b.address(), host, b.bytes()), "cuMemcpyHtoD");
+        }
+        return b;
+    }
+
     /** Rotary position embedding of {@code headCount} heads of n rows at positions [startPos, startPos + n). */
     private void rope(DeviceBuffer qk, int headCount, int startPos, int n) {
         launch.of(Kernel.ROPE).ptr(qk).ptr(ropeCos).ptr(ropeSin).i(headCount).i(headDim).i(startPos).run(n, 1, threads(headCount * headDim / 2, 256));
@@ -217,7 +246,7 @@ final class CudaForward implements AutoCloseable {
 
     @Override
     public void close() {
-        for (DeviceBuffer b : new DeviceBuffer[] {x, xb, q, k, v, att, hb, hb2, logits, tokens}) if (b != null) b.close();
+        for (DeviceBuffer b : new DeviceBuffer[] {x, xb, q, k, v, att, hb, hb2, logits, tokens, ropeCos, ropeSin}) if (b != null) b.close();
         hiddenStage.close();
         tokenStage.close();
         if (logitsStage != null) logitsStage.close();

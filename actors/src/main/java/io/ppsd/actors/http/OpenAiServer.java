@@ -40,6 +40,7 @@ import org.apache.pekko.http.javadsl.server.Route;
 import org.apache.pekko.http.javadsl.unmarshalling.Unmarshaller;
 import org.apache.pekko.stream.BoundedSourceQueue;
 import org.apache.pekko.stream.Materializer;
+import org.apache.pekko.stream.QueueOfferResult;
 import org.apache.pekko.stream.javadsl.Flow;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.Source;
@@ -60,6 +61,8 @@ import org.apache.pekko.util.ByteString;
  */
 public final class OpenAiServer extends AllDirectives {
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** Events a stream holds for a client that reads slower than tokens come. */
+    private static final int MAX_BUFFERED_EVENTS = 1 << 16;
     /** Seconds a refused client is told to wait before retrying. */
     private static final String RETRY_AFTER_SECONDS = "1";
 
@@ -238,7 +241,8 @@ public final class OpenAiServer extends AllDirectives {
     private Route stream(String prompt, int[] promptIds, GenerateParams params, Reply reply, PipelineDefinition pipeline,
                          ClientConnection connection) {
         var first = new CompletableFuture<GenerationEvent>();
-        int buffer = Math.min(params.maxTokens(), pipeline.config().maxPositions()) + 8;
+        // Room for every event of the answer, up to a bound: a client that lets 64k events pile up is dropped.
+        int buffer = Math.min(Math.min(params.maxTokens(), pipeline.config().maxPositions()) + 8, MAX_BUFFERED_EVENTS);
         var pair = Source.<ByteString>queue(buffer).preMaterialize(Materializer.matFromSystem(system));
         BoundedSourceQueue<ByteString> queue = pair.first();
         var filter = new StopStringFilter(params.stopStrings());
@@ -253,7 +257,10 @@ public final class OpenAiServer extends AllDirectives {
                 case GenerationEvent.Token t -> {
                     streamed.append(t.text());
                     String text = filter.accept(t.text());
-                    if (!text.isEmpty()) queue.offer(sse(reply.textChunk(text)));
+                    if (!text.isEmpty() && queue.offer(sse(reply.textChunk(text))) == QueueOfferResult.dropped()) {
+                        // The client lets events pile up: end its stream (which cancels the request).
+                        queue.fail(new IllegalStateException("the client reads slower than tokens are generated"));
+                    }
                 }
                 case GenerationEvent.Completed c -> {
                     // The end of the text the tokens did not carry yet (a partial character flushed by the detokenizer).

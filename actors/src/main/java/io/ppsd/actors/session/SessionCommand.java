@@ -16,8 +16,11 @@ public sealed interface SessionCommand extends CborSerializable {
     /** One stage's account of the sequence after releasing it. */
     record Reported(long seq, StageReport report) implements SessionCommand {}
 
-    /** A stage cannot serve (it failed to load, or rejected the input). */
-    record StageFailed(long seq, String stage, String reason) implements SessionCommand {}
+    /**
+     * A stage cannot serve the sequence (it failed to load, or rejected the input). {@code permanent}:
+     * rebuilding would fail the same way (the model computes NaN), so the request fails at once.
+     */
+    record StageFailed(long seq, String stage, String reason, boolean permanent) implements SessionCommand {}
 
     /** The requester asked to stop. */
     record Cancel() implements SessionCommand {}

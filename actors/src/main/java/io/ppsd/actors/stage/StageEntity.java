@@ -6,6 +6,7 @@ import io.ppsd.runtime.model.ModelFiles;
 import io.ppsd.runtime.ppsd.PipelineMessage;
 import io.ppsd.runtime.ppsd.PipelineOutbox;
 import io.ppsd.runtime.ppsd.PipelineStage;
+import io.ppsd.runtime.ppsd.SequenceFailedException;
 import io.ppsd.runtime.ppsd.StageReport;
 import io.ppsd.runtime.stage.Device;
 import io.ppsd.runtime.stage.StageExecutor;
@@ -96,7 +97,7 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
         ctx.getLog().error("stage {} cannot serve: {}", entityId, reason);
         return Behaviors.receive(StageCommand.class)
                 .onMessage(StageCommand.Deliver.class, d -> {
-                    if (d.session() != null) d.session().tell(new SessionCommand.StageFailed(d.message().seq(), entityId, reason));
+                    if (d.session() != null) d.session().tell(new SessionCommand.StageFailed(d.message().seq(), entityId, reason, false));
                     return Behaviors.same();
                 })
                 .onMessage(StageCommand.Step.class, s -> Behaviors.same())
@@ -161,7 +162,7 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
             // fail that sequence, keep serving the others.
             getContext().getLog().warn("stage {} failed sequence {}: {}", entityId, m.seq(), e.toString());
             ActorRef<SessionCommand> session = sessions.getOrDefault(m.seq(), d.session());
-            if (session != null) session.tell(new SessionCommand.StageFailed(m.seq(), entityId, e.getMessage()));
+            if (session != null) session.tell(new SessionCommand.StageFailed(m.seq(), entityId, e.getMessage(), permanent(e)));
             logic.handle(new PipelineMessage.Finish(m.seq()));
         }
         if (m instanceof PipelineMessage.Finish) {
@@ -183,6 +184,11 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
             boolean worked = logic.step();
             if (worked) metrics.stageBusy(entityId, System.nanoTime() - start);
             if (worked) scheduleStep();
+        } catch (SequenceFailedException e) {
+            getContext().getLog().warn("stage {} failed drafting sequence {}: {}", entityId, e.seq(), e.getCause().toString());
+            ActorRef<SessionCommand> session = sessions.remove(e.seq());
+            if (session != null) session.tell(new SessionCommand.StageFailed(e.seq(), entityId, e.getCause().getMessage(), permanent(e.getCause())));
+            scheduleStep();
         } catch (RuntimeException e) {
             getContext().getLog().error("stage {} failed while drafting: {}", entityId, e.toString());
         }
@@ -197,6 +203,11 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
         if (cycleDone) p.replyTo().tell(forwarded);
         else stages[stageIndex == stages.length - 1 ? 0 : stageIndex + 1].tell(forwarded);
         return this;
+    }
+
+    /** A failure that a rebuild of the pipeline would meet again. */
+    private static boolean permanent(Throwable e) {
+        return e instanceof io.ppsd.runtime.decode.Sampler.NonFiniteLogitsException;
     }
 
     private void scheduleStep() {

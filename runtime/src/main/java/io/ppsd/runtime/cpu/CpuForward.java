@@ -21,6 +21,7 @@ final class CpuForward {
     private final CoreGroup cores;
 
     private final float[] xb, q, k, v, attOut, hb, hb2;
+    /** Attention scores of one query, per worker; grown with the context actually used. */
     private final float[][] scores;
 
     // Arguments of the task running now; set just before each parallelFor.
@@ -54,7 +55,8 @@ final class CpuForward {
         attOut = new float[maxBatch * qDim];
         hb = new float[maxBatch * ffDim];
         hb2 = new float[maxBatch * ffDim];
-        scores = new float[cores.size()][c.maxPositions()];
+        scores = new float[cores.size()][];
+        for (int w = 0; w < scores.length; w++) scores[w] = new float[Math.min(64, c.maxPositions())];
     }
 
     int maxBatch() {
@@ -85,6 +87,10 @@ final class CpuForward {
             for (int h = 0; h < n * kvHeads; h++) VectorKernels.rmsnorm(k, h * headDim, k, h * headDim, w.kNorm(), headDim, eps);
         }
         float[] keys = cache.keys(layer), values = cache.values(layer);
+        rope.reserve(startPos + n);
+        if (scores[0].length < startPos + n) {
+            for (int i = 0; i < scores.length; i++) scores[i] = new float[Math.min(cache.maxPositions(), Math.max(startPos + n, 2 * scores[i].length))];
+        }
         for (int t = 0; t < n; t++) {
             rope.rotate(q, t * qDim, heads, startPos + t);
             rope.rotate(k, t * kvDim, kvHeads, startPos + t);

@@ -1,38 +1,39 @@
 package io.ppsd.runtime.cpu;
 
 import io.ppsd.runtime.model.ModelConfig;
+import io.ppsd.runtime.model.RopeFrequencies;
+import java.util.Arrays;
 
 /**
  * Rotary position embedding in the Hugging Face convention: dimension i of a head is paired with
  * i + headDim/2 ("rotate_half"), not with its neighbour. Angles are computed in double precision
- * once per position and cached as float cos/sin tables.
+ * ({@link RopeFrequencies}) and cached as float cos/sin tables, grown as positions are used.
  */
 final class Rope {
+    private final RopeFrequencies frequencies;
     private final int half;
-    private final float[] cos;
-    private final float[] sin;
+    private final int maxPositions;
+    private int capacity;
+    private float[] cos = new float[0];
+    private float[] sin = new float[0];
 
     Rope(ModelConfig c) {
-        int headDim = c.headDim();
-        half = headDim / 2;
-        double[] invFreq = new double[half];
-        for (int i = 0; i < half; i++) {
-            invFreq[i] = 1.0 / Math.pow(c.ropeTheta(), (2.0 * i) / headDim);
-            if (c.ropeScaling() != null) invFreq[i] = c.ropeScaling().scale(invFreq[i]);
-        }
-        int positions = c.maxPositions();
-        cos = new float[positions * half];
-        sin = new float[positions * half];
-        for (int p = 0; p < positions; p++) {
-            for (int i = 0; i < half; i++) {
-                double angle = p * invFreq[i];
-                cos[p * half + i] = (float) Math.cos(angle);
-                sin[p * half + i] = (float) Math.sin(angle);
-            }
-        }
+        this.frequencies = RopeFrequencies.of(c);
+        this.half = frequencies.half();
+        this.maxPositions = c.maxPositions();
     }
 
-    /** Rotates {@code heads} consecutive heads of x starting at off, for position pos. */
+    /** Makes the tables hold positions [0, positions). */
+    void reserve(int positions) {
+        if (positions <= capacity) return;
+        int grown = RopeFrequencies.grownCapacity(capacity, positions, maxPositions);
+        cos = Arrays.copyOf(cos, grown * half);
+        sin = Arrays.copyOf(sin, grown * half);
+        frequencies.fill(capacity, grown, cos, sin);
+        capacity = grown;
+    }
+
+    /** Rotates {@code heads} consecutive heads of x starting at off, for position pos (reserved). */
     void rotate(float[] x, int off, int heads, int pos) {
         int t = pos * half;
         for (int h = 0; h < heads; h++) {

@@ -17,6 +17,7 @@ public record GenerationRequest(
         if (maxNewTokens < 0) throw new IllegalArgumentException("max new tokens must be ≥ 0, got " + maxNewTokens);
         stopTokens = stopTokens == null ? new int[0] : stopTokens.clone();
         stopStrings = stopStrings == null ? List.of() : List.copyOf(stopStrings);
+        if (stopStrings.stream().anyMatch(String::isEmpty)) throw new IllegalArgumentException("a stop string must not be empty");
         if (!stopStrings.isEmpty() && text == null) throw new IllegalArgumentException("stop strings need a detokenizer");
         prompt = prompt.clone();
     }

@@ -71,10 +71,34 @@ public final class Sampler {
 
     /** The next token for the logits row at {@code off}; {@code history} feeds the repetition penalty. */
     public int sample(float[] logits, int off, int[] history, int historyLength) {
-        if (params.isGreedy() && params.repetitionPenalty() == 1f) return argmax(logits, off, probs.length);
-        float[] p = distribution(logits, off, history, historyLength);
-        if (params.isGreedy()) return argmax(p, 0, p.length);
-        return ranked != null ? drawKept() : draw(p);
+        int token;
+        if (params.isGreedy() && params.repetitionPenalty() == 1f) {
+            token = argmax(logits, off, probs.length);
+        } else {
+            float[] p = distribution(logits, off, history, historyLength);
+            token = params.isGreedy() ? argmax(p, 0, p.length) : ranked != null ? drawKept() : draw(p);
+        }
+        requireFinite(logits, off, token);
+        return token;
+    }
+
+    /**
+     * Fails when the chosen token's logit is NaN or infinite: broken weights (a NaN anywhere spreads
+     * to every logit) would otherwise decode as token 0 forever, with every draft "accepted". One
+     * comparison per token.
+     */
+    public static void requireFinite(float[] logits, int off, int token) {
+        if (!Float.isFinite(logits[off + token])) {
+            throw new NonFiniteLogitsException("the model produced a non-finite logit (" + logits[off + token] + " for token " + token
+                    + "): its weights or its exit head are broken (NaN or infinite values)");
+        }
+    }
+
+    /** The model computed NaN or infinity: not the request's fault, and retrying will not help. */
+    public static final class NonFiniteLogitsException extends IllegalStateException {
+        public NonFiniteLogitsException(String message) {
+            super(message);
+        }
     }
 
     /** Draws a token from a probability vector (which sums to 1 up to rounding). */

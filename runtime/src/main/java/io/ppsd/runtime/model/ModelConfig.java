@@ -103,14 +103,6 @@ public record ModelConfig(
     }
 
     static ModelConfig parse(JsonNode root, Path file) {
-        List<String> unknown = new ArrayList<>();
-        root.fieldNames().forEachRemaining(k -> {
-            if (!KNOWN_KEYS.contains(k)) unknown.add(k);
-        });
-        if (!unknown.isEmpty()) {
-            throw new ModelFormatException(file, "unknown keys " + unknown
-                    + " (the engine refuses settings it does not understand rather than ignore them)");
-        }
         var r = new Reader(root, file);
         // The architecture first: an unsupported model_type explains unknown keys better than the keys do.
         String modelType = r.string("model_type");
@@ -118,6 +110,14 @@ public record ModelConfig(
             String missing = MISSING.get(modelType);
             throw new ModelFormatException(file, "model_type '" + modelType + "' is not supported (supported: llama, mistral, qwen2, qwen3)"
                     + (missing != null ? "; this engine lacks " + missing : ""));
+        }
+        List<String> unknown = new ArrayList<>();
+        root.fieldNames().forEachRemaining(k -> {
+            if (!KNOWN_KEYS.contains(k)) unknown.add(k);
+        });
+        if (!unknown.isEmpty()) {
+            throw new ModelFormatException(file, "unknown keys " + unknown
+                    + " (the engine refuses settings it does not understand rather than ignore them)");
         }
         String act = r.optString("hidden_act", "silu");
         if (!act.equals("silu")) {

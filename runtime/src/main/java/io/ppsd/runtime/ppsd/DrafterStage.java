@@ -130,7 +130,12 @@ public final class DrafterStage implements PipelineStage {
             if (s == null) continue;
             roundRobin.add(seq);
             if (runnable(s)) {
-                draftOne(seq, s);
+                try {
+                    draftOne(seq, s);
+                } catch (RuntimeException e) {
+                    finish(seq);
+                    throw new SequenceFailedException(seq, e);
+                }
                 return true;
             }
         }

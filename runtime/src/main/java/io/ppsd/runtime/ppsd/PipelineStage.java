@@ -10,7 +10,10 @@ import io.ppsd.runtime.stage.StageExecutor;
 public interface PipelineStage {
     void handle(PipelineMessage message);
 
-    /** Does one unit of own work (one drafted position) if there is any; false when idle. */
+    /**
+     * Does one unit of own work (one drafted position) if there is any; false when idle. A failure
+     * of that work is a {@link SequenceFailedException} naming the sequence, which is then released.
+     */
     default boolean step() {
         return false;
     }

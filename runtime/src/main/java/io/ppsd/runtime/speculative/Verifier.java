@@ -37,6 +37,7 @@ public final class Verifier {
         }
         if (draftProbs == null) throw new IllegalArgumentException("speculative sampling needs the draft distribution");
         float[] q = sampler.distribution(logits, off, history, historyLength);
+        Sampler.requireFinite(logits, off, Sampler.argmax(logits, off, residual.length));
         float p = draftProbs[draft];
         if (p > 0 && sampler.uniform() < Math.min(1.0, q[draft] / p)) return new Verdict(true, draft);
         double sum = 0;

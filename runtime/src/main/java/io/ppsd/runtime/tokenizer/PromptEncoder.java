@@ -31,7 +31,13 @@ public record PromptEncoder(Tokenizer tokenizer, int bosId, int[] stopTokenIds) 
 
     private static PromptEncoder of(Tokenizer tokenizer, ModelConfig config, int[] extraStops) {
         int[] eos = config.eosTokenIds();
-        if (eos.length == 0 && tokenizer.eosId() >= 0) eos = new int[] {tokenizer.eosId()};
+        if (eos.length == 0 && tokenizer.eosId() >= 0) {
+            if (tokenizer.eosId() >= config.vocabSize()) {
+                throw new IllegalArgumentException("tokenizer.json's end-of-sequence token " + tokenizer.eosId() + " is outside the model's vocabulary [0, "
+                        + config.vocabSize() + ") of config.json: the tokenizer does not belong to this model");
+            }
+            eos = new int[] {tokenizer.eosId()};
+        }
         int[] all = java.util.stream.IntStream.concat(java.util.Arrays.stream(eos), java.util.Arrays.stream(extraStops)).distinct().toArray();
         return new PromptEncoder(tokenizer, config.bosTokenId(), all);
     }

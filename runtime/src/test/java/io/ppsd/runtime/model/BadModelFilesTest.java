@@ -89,6 +89,58 @@ class BadModelFilesTest {
         Path dir = copy(TINY);
         Files.writeString(dir.resolve("config.json"), "{ not json");
         assertFails(dir, "config.json", "parse");
+        // An architecture this engine lacks is named as such, before its own keys are reported as unknown.
+        assertFails(withConfig(sb -> {
+            replace(sb, "\"model_type\": \"llama\"", "\"model_type\": \"qwen2_moe\"");
+            replace(sb, "{", "{\"num_experts\": 8, ");
+        }), "model_type 'qwen2_moe'", "mixture-of-experts");
+        assertFails(withConfig(sb -> replace(sb, "\"eos_token_id\": 2", "\"eos_token_id\": [2, 999]")), "eos_token_id", "999", "outside the vocabulary");
+        assertFails(withConfig(sb -> replace(sb, "\"bos_token_id\": 1", "\"bos_token_id\": 256")), "bos_token_id", "outside the vocabulary");
+    }
+
+    /** A context of 10⁸ or 2³¹−1 positions in config.json costs nothing until positions are used. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(ints = {100_000_000, Integer.MAX_VALUE})
+    void aHugeDeclaredContextIsNotAllocated(int positions) throws IOException {
+        Path dir = withConfig(sb -> replace(sb, "\"max_position_embeddings\": 128", "\"max_position_embeddings\": " + positions));
+        int[] prompt = {5, 77, 200, 13};
+        try (var files = ModelFiles.open(dir); var plain = ModelFiles.open(TINY);
+             var huge = new io.ppsd.runtime.cpu.CpuStageExecutor(files, io.ppsd.runtime.stage.StageSpec.whole(3), 1, LoadProgress.NONE);
+             var normal = new io.ppsd.runtime.cpu.CpuStageExecutor(plain, io.ppsd.runtime.stage.StageSpec.whole(3), 1, LoadProgress.NONE)) {
+            assertTrue(files.config().maxPositions() == positions);
+            var request = io.ppsd.runtime.decode.GenerationRequest.greedy(prompt, 20);
+            int[] a = new io.ppsd.runtime.decode.AutoregressiveDecoder(huge).generate(request, io.ppsd.runtime.decode.TokenListener.NONE).generated();
+            int[] b = new io.ppsd.runtime.decode.AutoregressiveDecoder(normal).generate(request, io.ppsd.runtime.decode.TokenListener.NONE).generated();
+            org.junit.jupiter.api.Assertions.assertArrayEquals(b, a, "the same tokens as with the real context");
+        }
+    }
+
+    /** NaN weights must fail the generation clearly instead of decoding token 0 with every draft "accepted". */
+    @Test
+    void nanWeightsFailTheGenerationClearly() throws IOException {
+        Path dir = copy(TINY);
+        java.util.Map<String, float[]> tensors = new java.util.LinkedHashMap<>();
+        java.util.Map<String, long[]> shapes = new java.util.LinkedHashMap<>();
+        try (Arena arena = Arena.ofConfined()) {
+            for (var t : SafetensorsFile.open(TINY.resolve("model.safetensors"), arena).tensors().values()) {
+                float[] v = new float[(int) t.elements()];
+                java.lang.foreign.MemorySegment.copy(t.data(), java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(java.nio.ByteOrder.LITTLE_ENDIAN), 0, v, 0, v.length);
+                tensors.put(t.name(), v);
+                shapes.put(t.name(), t.shape());
+            }
+        }
+        tensors.get("model.layers.1.mlp.down_proj.weight")[7] = Float.NaN;
+        Files.write(dir.resolve("model.safetensors"), SafetensorsFile.encode(tensors, shapes));
+        try (var files = ModelFiles.open(dir);
+             var whole = new io.ppsd.runtime.cpu.CpuStageExecutor(files, io.ppsd.runtime.stage.StageSpec.whole(3), 1, LoadProgress.NONE)) {
+            var e = assertThrows(io.ppsd.runtime.decode.Sampler.NonFiniteLogitsException.class, () -> new io.ppsd.runtime.decode.AutoregressiveDecoder(whole)
+                    .generate(io.ppsd.runtime.decode.GenerationRequest.greedy(new int[] {5, 6, 7}, 8), io.ppsd.runtime.decode.TokenListener.NONE));
+            assertTrue(e.getMessage().contains("non-finite"), e.getMessage());
+            var sampled = new io.ppsd.runtime.decode.GenerationRequest(new int[] {5, 6, 7}, 8, io.ppsd.runtime.decode.SamplingParams.temperature(0.8f, 3),
+                    new int[0], java.util.List.of(), null);
+            assertThrows(io.ppsd.runtime.decode.Sampler.NonFiniteLogitsException.class,
+                    () -> new io.ppsd.runtime.decode.AutoregressiveDecoder(whole).generate(sampled, io.ppsd.runtime.decode.TokenListener.NONE));
+        }
     }
 
     @Test
@@ -114,6 +166,15 @@ class BadModelFilesTest {
             assertTrue(assertThrows(ModelFormatException.class, () -> ExitHeadFile.read(dir, "y", 1, c, arena)).getMessage().contains("y.safetensors"));
             assertTrue(assertThrows(ModelFormatException.class, () -> ExitHeadFile.read(dir, "z", 1, c, arena)).getMessage().contains("exit_layer"));
             assertTrue(assertThrows(ModelFormatException.class, () -> ExitHeadFile.read(dir, "nope", 1, c, arena)).getMessage().contains("available"));
+            // A json that declares tensors this model's head cannot have (another model's export, a hand edit).
+            Files.writeString(dir.resolve("exit_heads/w.json"), "{\"format_version\": 1, \"kind\": \"linear\", \"exit_layer\": 1, "
+                    + "\"tensors\": {\"norm.weight\": [64], \"proj.weight\": [999, 64]}}");
+            var shape = assertThrows(ModelFormatException.class, () -> ExitHeadFile.read(dir, "w", 1, c, arena)).getMessage();
+            assertTrue(shape.contains("w.json") && shape.contains("proj.weight") && shape.contains("[999,64]"), shape);
+            Files.writeString(dir.resolve("exit_heads/v.json"), "{\"format_version\": 1, \"kind\": \"linear\", \"exit_layer\": 1, "
+                    + "\"tensors\": {\"norm.weight\": [64], \"proj.weight\": [256, 64], \"bias\": [256]}}");
+            var extra = assertThrows(ModelFormatException.class, () -> ExitHeadFile.read(dir, "v", 1, c, arena)).getMessage();
+            assertTrue(extra.contains("'bias'"), extra);
         }
     }
 }
