@@ -83,12 +83,13 @@ public final class Sampler {
     }
 
     /**
-     * Fails when the chosen token's logit is NaN or infinite: broken weights (a NaN anywhere spreads
-     * to every logit) would otherwise decode as token 0 forever, with every draft "accepted". One
-     * comparison per token.
+     * Fails when the chosen token's logit is NaN or +∞: broken weights (a NaN anywhere spreads to
+     * every logit) would otherwise decode as token 0 forever, with every draft "accepted". One
+     * comparison per token. (−∞ is a masked token, legitimate; it is chosen only when all are.)
      */
     public static void requireFinite(float[] logits, int off, int token) {
-        if (!Float.isFinite(logits[off + token])) {
+        float v = logits[off + token];
+        if (Float.isNaN(v) || v == Float.POSITIVE_INFINITY) {
             throw new NonFiniteLogitsException("the model produced a non-finite logit (" + logits[off + token] + " for token " + token
                     + "): its weights or its exit head are broken (NaN or infinite values)");
         }
