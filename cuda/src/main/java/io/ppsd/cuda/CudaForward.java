@@ -6,6 +6,7 @@ import static org.bytedeco.cuda.global.cudart.cuMemcpyHtoDAsync;
 
 import io.ppsd.runtime.model.ModelConfig;
 import io.ppsd.runtime.model.RopeFrequencies;
+import io.ppsd.runtime.stage.LayerStackExecutor;
 
 /**
  * The LLaMA decoder computation as a sequence of kernel launches on one device, for up to
@@ -30,6 +31,9 @@ final class CudaForward implements AutoCloseable {
     private int ropePositions;
     private final DeviceBuffer x, xb, q, k, v, att, hb, hb2, logits, tokens;
     private final PinnedBuffer hiddenStage, logitsStage, tokenStage;
+    /** The segments of the layer being computed (reused: a call allocates nothing). */
+    private final DeviceKvCache[] segmentCache, oneSegment = new DeviceKvCache[1];
+    private final int[] segmentStart, segmentRows, oneStart = new int[1], oneRows = new int[1];
 
     CudaForward(ModelConfig c, CudaDevice device, KernelLaunch launch, DeviceWeights weights, int maxBatch, boolean needsLogits) {
         if (c.headDim() > Kernel.MAX_HEAD_DIM) {
@@ -49,6 +53,9 @@ final class CudaForward implements AutoCloseable {
         this.eps = c.rmsNormEps();
         this.attnScale = (float) (1.0 / Math.sqrt(headDim));
         this.rope = RopeFrequencies.of(c);
+        this.segmentCache = new DeviceKvCache[maxBatch];
+        this.segmentStart = new int[maxBatch];
+        this.segmentRows = new int[maxBatch];
         this.maxPositions = c.maxPositions();
         x = floats(maxBatch * dim);
         xb = floats(maxBatch * Math.max(dim, qDim));
@@ -95,12 +102,38 @@ final class CudaForward implements AutoCloseable {
     }
 
     /**
-     * One decoder layer for the n device rows, positions [startPos, startPos + n); appends their
-     * keys and values to layer {@code layer} of {@code cache}, which must have room. Step for step
-     * what CpuForward.layer computes.
+     * One decoder layer for the n device rows, positions [startPos, startPos + n) of one sequence;
+     * appends their keys and values to layer {@code layer} of {@code cache}, which must have room.
      */
     void layer(DeviceLayer w, DeviceKvCache cache, int layer, int startPos, int n) {
-        reserveRope(startPos + n);
+        oneSegment[0] = cache;
+        oneStart[0] = startPos;
+        oneRows[0] = n;
+        layer(w, oneSegment, oneStart, oneRows, 1, layer);
+    }
+
+    /** One decoder layer for the rows of several sequences' segments: weights read once, each segment's attention over its own cache. */
+    void layer(DeviceLayer w, LayerStackExecutor.Segments<DeviceKvCache> segments, int layer) {
+        int count = segments.count();
+        for (int i = 0; i < count; i++) {
+            segmentCache[i] = segments.cache(i);
+            segmentStart[i] = segments.start(i);
+            segmentRows[i] = segments.rows(i);
+        }
+        layer(w, segmentCache, segmentStart, segmentRows, count, layer);
+    }
+
+    /**
+     * The layer, step for step what CpuForward.layer computes: norms, projections and the MLP over
+     * all n rows, position-dependent steps (rope, KV append, attention) per segment.
+     */
+    private void layer(DeviceLayer w, DeviceKvCache[] caches, int[] starts, int[] rows, int count, int layer) {
+        int n = 0, end = 0;
+        for (int i = 0; i < count; i++) {
+            n += rows[i];
+            end = Math.max(end, starts[i] + rows[i]);
+        }
+        reserveRope(end);
         rmsnorm(xb, x, w.attnNorm(), n);
         matmul(w.wq(), xb, n, q, qDim);
         matmul(w.wk(), xb, n, k, kvDim);
@@ -114,10 +147,13 @@ final class CudaForward implements AutoCloseable {
             headNorm(q, w.qNorm(), n * heads);
             headNorm(k, w.kNorm(), n * kvHeads);
         }
-        rope(q, heads, startPos, n);
-        rope(k, kvHeads, startPos, n);
-        appendKv(cache, layer, startPos, n);
-        attention(cache, layer, startPos, n);
+        for (int i = 0, row = 0; i < count; row += rows[i], i++) {
+            rope(q, row, heads, starts[i], rows[i]);
+            rope(k, row, kvHeads, starts[i], rows[i]);
+            appendKv(caches[i], layer, row, starts[i], rows[i]);
+            attention(caches[i], layer, row, starts[i], rows[i]);
+        }
+        java.util.Arrays.fill(caches, 0, count, null);
 
         matmulAdd(w.wo(), att, n, x, dim);
         rmsnorm(xb, x, w.ffnNorm(), n);
@@ -195,20 +231,23 @@ final class CudaForward implements AutoCloseable {
     }
 
     /** Rotary position embedding of {@code headCount} heads of n rows at positions [startPos, startPos + n). */
-    private void rope(DeviceBuffer qk, int headCount, int startPos, int n) {
-        launch.of(Kernel.ROPE).ptr(qk).ptr(ropeCos).ptr(ropeSin).i(headCount).i(headDim).i(startPos).run(n, 1, threads(headCount * headDim / 2, 256));
+    private void rope(DeviceBuffer qk, int row0, int headCount, int startPos, int n) {
+        launch.of(Kernel.ROPE).ptr(qk.at((long) row0 * headCount * headDim * Float.BYTES)).ptr(ropeCos).ptr(ropeSin).i(headCount).i(headDim).i(startPos)
+                .run(n, 1, threads(headCount * headDim / 2, 256));
     }
 
     /** Writes the rows' keys and values into the cache at positions [startPos, startPos + n). */
-    private void appendKv(DeviceKvCache cache, int layer, int startPos, int n) {
-        launch.of(Kernel.KV_APPEND).ptr(cache.keys(layer)).ptr(cache.values(layer)).ptr(k).ptr(v).i(startPos).i(n).i(kvDim)
+    private void appendKv(DeviceKvCache cache, int layer, int row0, int startPos, int n) {
+        long off = (long) row0 * kvDim * Float.BYTES;
+        launch.of(Kernel.KV_APPEND).ptr(cache.keys(layer)).ptr(cache.values(layer)).ptr(k.at(off)).ptr(v.at(off)).i(startPos).i(n).i(kvDim)
                 .run(ceilDiv(n * kvDim, 256), 1, 256);
     }
 
     /** att = softmax(q·K/√d)·V over each row's positions [0, pos], causal. */
-    private void attention(DeviceKvCache cache, int layer, int startPos, int n) {
-        launch.of(Kernel.ATTENTION).ptr(att).ptr(q).ptr(cache.keys(layer)).ptr(cache.values(layer)).i(startPos).i(heads).i(kvHeads).i(headDim)
-                .f(attnScale).run(heads, n, Kernel.ATTENTION_THREADS);
+    private void attention(DeviceKvCache cache, int layer, int row0, int startPos, int n) {
+        long off = (long) row0 * qDim * Float.BYTES;
+        launch.of(Kernel.ATTENTION).ptr(att.at(off)).ptr(q.at(off)).ptr(cache.keys(layer)).ptr(cache.values(layer)).i(startPos).i(heads).i(kvHeads)
+                .i(headDim).f(attnScale).run(heads, n, Kernel.ATTENTION_THREADS);
     }
 
     /** a = silu(a) * b, elementwise over {@code count} values. */

@@ -108,11 +108,12 @@ public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> {
     }
 
     @Override
-    protected void computeLayers(DeviceKvCache cache, int startPos, int rows, float[] hidden, int row0) {
+    protected void computeLayers(Segments<DeviceKvCache> segments, float[] hidden, int row0) {
         enter();
         startTimer();
+        int rows = segments.totalRows();
         forward.upload(hidden, row0, rows);
-        for (int l = 0; l < layers.length; l++) forward.layer(layers[l], cache, l, startPos, rows);
+        for (int l = 0; l < layers.length; l++) forward.layer(layers[l], segments, l);
         forward.download(hidden, row0, rows);
         stopTimer("forward", rows);
     }

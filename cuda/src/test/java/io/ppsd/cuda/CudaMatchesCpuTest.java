@@ -133,6 +133,40 @@ class CudaMatchesCpuTest {
         }
     }
 
+    /** A call carrying rows of several sequences (prefill, verification, decode) on the device equals the CPU's single calls. */
+    @Test
+    void batchedCallOfSeveralSequencesMatchesCpu() {
+        RandomCheckpoint checkpoint = RandomCheckpoint.aligned(DType.BF16, 61);
+        try (ModelFiles files = ModelFiles.open(write(checkpoint));
+             var pair = new BackendPair(files, StageSpec.whole(checkpoint.layers()), 4)) {
+            int dim = checkpoint.hidden();
+            int[] held = {5, 0, 3, 9}, added = {1, 6, 3, 1};
+            int[][] tokens = new int[4][];
+            for (int s = 0; s < 4; s++) {
+                tokens[s] = checkpoint.prompt(70 + s, held[s] + added[s]);
+                if (held[s] > 0) pair.forward(s + 1, 0, held[s], pair.embed(tokens[s], 0, held[s]));
+            }
+            var batch = new io.ppsd.runtime.stage.StageBatch();
+            int total = java.util.Arrays.stream(added).sum();
+            float[] rows = new float[total * dim];
+            for (int s = 0, row = 0; s < 4; row += added[s], s++) {
+                batch.add(s + 1, held[s], added[s]);
+                float[] h = new float[added[s] * dim];
+                pair.cpu.embed(tokens[s], held[s], added[s], h);
+                System.arraycopy(h, 0, rows, row * dim, h.length);
+            }
+            pair.cuda.forward(batch, rows);  // rows of 4 sequences, in compute calls of at most 4 rows
+            for (int s = 0; s < 4; s++) {
+                float[] expected = new float[added[s] * dim];
+                pair.cpu.embed(tokens[s], held[s], added[s], expected);
+                pair.cpu.forward(s + 1, held[s], added[s], expected);
+                int off = batch.rowOffset(s) * dim;
+                pair.agreement.assertClose("segment " + s + " of " + batch, expected, java.util.Arrays.copyOfRange(rows, off, off + expected.length), expected.length);
+                assertEquals(held[s] + added[s], pair.cuda.length(s + 1));
+            }
+        }
+    }
+
     static Stream<Arguments> heads() {
         return Stream.of(DType.F32, DType.BF16, DType.F16).flatMap(dtype -> Stream.of(
                 Arguments.of(dtype, "norm"), Arguments.of(dtype, "linear-l" + EXIT_LAYER), Arguments.of(dtype, "transformer-l" + EXIT_LAYER)));

@@ -83,6 +83,8 @@ public final class Gateway extends AbstractBehavior<Gateway.Command> {
     private final Executor tokenizing;
     private final Map<String, ActorRef<SessionCommand>> running = new HashMap<>();
     private final Set<String> known = new HashSet<>();
+    /** Requests whose prompt is being tokenized: a cancel then answers them at once. */
+    private final Map<String, GatewayCommand.Generate> preparing = new HashMap<>();
     private final Map<String, Integer> runningPerPipeline = new HashMap<>();
     private final Map<String, ArrayDeque<Waiting>> waiting = new HashMap<>();
     private final Map<java.nio.file.Path, PromptEncoder> encoders = new ConcurrentHashMap<>();
@@ -139,6 +141,7 @@ public final class Gateway extends AbstractBehavior<Gateway.Command> {
             return refuse(g, id, FailureCode.BAD_REQUEST, e.getMessage());
         }
         known.add(id);
+        preparing.put(id, g);
         var self = getContext().getSelf();
         // Tokenizing a long prompt takes milliseconds: not on this actor's thread.
         CompletableFuture.supplyAsync(() -> prepare(g, pipeline, encoder), tokenizing)
@@ -170,7 +173,7 @@ public final class Gateway extends AbstractBehavior<Gateway.Command> {
 
     private Behavior<Command> onPrepared(Prepared p) {
         String id = p.command().requestId();
-        if (!known.contains(id)) return this; // cancelled while it was tokenized
+        if (preparing.remove(id) == null) return this; // cancelled (and answered) while it was tokenized
         if (p.error() != null) {
             known.remove(id);
             return refuse(p.command(), id, FailureCode.BAD_REQUEST, p.error().getMessage());
@@ -241,7 +244,12 @@ public final class Gateway extends AbstractBehavior<Gateway.Command> {
                 }
             }
         }
-        known.remove(c.requestId()); // cancelled while its prompt was tokenized: its Prepared is dropped
+        GatewayCommand.Generate g = preparing.remove(c.requestId());
+        if (g != null) {
+            // Cancelled while its prompt was tokenized: answered now, its Prepared is dropped when it comes.
+            known.remove(c.requestId());
+            refuse(g, c.requestId(), FailureCode.CANCELLED, "cancelled");
+        }
         return this;
     }
 

@@ -1,6 +1,7 @@
 package io.ppsd.runtime.cpu;
 
 import io.ppsd.runtime.model.ModelConfig;
+import io.ppsd.runtime.stage.LayerStackExecutor;
 
 /**
  * The LLaMA decoder computation on CPU cores, for up to {@code maxBatch} positions at once:
@@ -31,8 +32,10 @@ final class CpuForward {
     private final CoreGroup.RangeTask matmulTask =
             (worker, from, to) -> VectorKernels.matmulRows(mmW, mmX, mmN, mmOut, mmOutOff, mmStride, from, to);
 
-    private KvCache attCache;
-    private int attLayer, attStart;
+    /** The rows of the layer being computed: each row's cache and position (several sequences may share a call). */
+    private final KvCache[] rowCache;
+    private final int[] rowPos;
+    private int attLayer;
     private final CoreGroup.RangeTask attentionTask = this::attention;
 
     CpuForward(ModelConfig c, CoreGroup cores, int maxBatch) {
@@ -55,6 +58,8 @@ final class CpuForward {
         attOut = new float[maxBatch * qDim];
         hb = new float[maxBatch * ffDim];
         hb2 = new float[maxBatch * ffDim];
+        rowCache = new KvCache[maxBatch];
+        rowPos = new int[maxBatch];
         scores = new float[cores.size()][];
         for (int w = 0; w < scores.length; w++) scores[w] = new float[Math.min(64, c.maxPositions())];
     }
@@ -64,11 +69,33 @@ final class CpuForward {
     }
 
     /**
-     * One decoder layer for n ≤ maxBatch positions starting at {@code startPos}, on rows of
-     * {@code x} starting at row {@code row0}; writes the positions' keys and values into layer
-     * {@code layer} of {@code cache}, which must have room for them.
+     * One decoder layer for n ≤ maxBatch positions starting at {@code startPos} of one sequence, on
+     * rows of {@code x} starting at row {@code row0}; writes the positions' keys and values into
+     * layer {@code layer} of {@code cache}, which must have room for them.
      */
     void layer(LayerWeights w, KvCache cache, int layer, int startPos, int n, float[] x, int row0) {
+        for (int t = 0; t < n; t++) {
+            rowCache[t] = cache;
+            rowPos[t] = startPos + t;
+        }
+        layer(w, layer, n, startPos + n, x, row0);
+    }
+
+    /** One decoder layer for the rows of several sequences' segments (each its own cache and positions), weights read once. */
+    void layer(LayerWeights w, LayerStackExecutor.Segments<KvCache> segments, int layer, float[] x, int row0) {
+        int t = 0, end = 0;
+        for (int s = 0; s < segments.count(); s++) {
+            for (int i = 0; i < segments.rows(s); i++, t++) {
+                rowCache[t] = segments.cache(s);
+                rowPos[t] = segments.start(s) + i;
+            }
+            end = Math.max(end, segments.start(s) + segments.rows(s));
+        }
+        layer(w, layer, t, end, x, row0);
+    }
+
+    /** The layer for the n rows bound in rowCache/rowPos; {@code end}: one past the largest position. */
+    private void layer(LayerWeights w, int layer, int n, int end, float[] x, int row0) {
         int x0 = row0 * dim;
         for (int t = 0; t < n; t++) VectorKernels.rmsnorm(xb, t * dim, x, x0 + t * dim, w.attnNorm(), dim, eps);
         matmul(w.wq(), xb, n, q, qDim);
@@ -86,22 +113,19 @@ final class CpuForward {
             for (int h = 0; h < n * heads; h++) VectorKernels.rmsnorm(q, h * headDim, q, h * headDim, w.qNorm(), headDim, eps);
             for (int h = 0; h < n * kvHeads; h++) VectorKernels.rmsnorm(k, h * headDim, k, h * headDim, w.kNorm(), headDim, eps);
         }
-        float[] keys = cache.keys(layer), values = cache.values(layer);
-        rope.reserve(startPos + n);
-        if (scores[0].length < startPos + n) {
-            for (int i = 0; i < scores.length; i++) scores[i] = new float[Math.min(cache.maxPositions(), Math.max(startPos + n, 2 * scores[i].length))];
+        rope.reserve(end);
+        if (scores[0].length < end) {
+            for (int i = 0; i < scores.length; i++) scores[i] = new float[Math.min(rowCache[0].maxPositions(), Math.max(end, 2 * scores[i].length))];
         }
         for (int t = 0; t < n; t++) {
-            rope.rotate(q, t * qDim, heads, startPos + t);
-            rope.rotate(k, t * kvDim, kvHeads, startPos + t);
-            System.arraycopy(k, t * kvDim, keys, (startPos + t) * kvDim, kvDim);
-            System.arraycopy(v, t * kvDim, values, (startPos + t) * kvDim, kvDim);
+            int pos = rowPos[t];
+            rope.rotate(q, t * qDim, heads, pos);
+            rope.rotate(k, t * kvDim, kvHeads, pos);
+            System.arraycopy(k, t * kvDim, rowCache[t].keys(layer), pos * kvDim, kvDim);
+            System.arraycopy(v, t * kvDim, rowCache[t].values(layer), pos * kvDim, kvDim);
         }
-        attCache = cache;
         attLayer = layer;
-        attStart = startPos;
-        cores.parallelFor(n * heads, (long) n * heads * (startPos + n) * headDim * 2, attentionTask);
-        attCache = null;
+        cores.parallelFor(n * heads, (long) n * heads * end * headDim * 2, attentionTask);
 
         matmul(w.wo(), attOut, n, xb, dim);
         VectorKernels.add(x, x0, xb, 0, n * dim);
@@ -111,6 +135,7 @@ final class CpuForward {
         VectorKernels.swiglu(hb, hb2, 0, n * ffDim);
         matmul(w.down(), hb, n, xb, dim);
         VectorKernels.add(x, x0, xb, 0, n * dim);
+        java.util.Arrays.fill(rowCache, 0, n, null); // hold no sequence's cache past the call
     }
 
     /** Final RMSNorm with {@code norm} then {@code head}: out is rows × head.rows(). */
@@ -137,14 +162,14 @@ final class CpuForward {
         mmX = mmOut = null;
     }
 
-    /** Causal attention for (position, head) pairs [from, to): softmax(q·K/√d)·V over [0, pos]. */
+    /** Causal attention for (row, head) pairs [from, to): softmax(q·K/√d)·V over the row's positions [0, pos]. */
     private void attention(int worker, int from, int to) {
-        float[] keys = attCache.keys(attLayer), values = attCache.values(attLayer);
         float[] s = scores[worker];
         int group = heads / kvHeads;
         for (int i = from; i < to; i++) {
             int t = i / heads, h = i % heads;
-            int pos = attStart + t;
+            float[] keys = rowCache[t].keys(attLayer), values = rowCache[t].values(attLayer);
+            int pos = rowPos[t];
             int qOff = t * qDim + h * headDim;
             int kvOff = (h / group) * headDim;
             float max = Float.NEGATIVE_INFINITY;

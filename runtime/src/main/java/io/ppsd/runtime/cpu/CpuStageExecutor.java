@@ -84,8 +84,8 @@ public final class CpuStageExecutor extends LayerStackExecutor<KvCache> {
     }
 
     @Override
-    protected void computeLayers(KvCache cache, int startPos, int rows, float[] hidden, int row0) {
-        for (int l = 0; l < layers.length; l++) forward.layer(layers[l], cache, l, startPos, rows, hidden, row0);
+    protected void computeLayers(Segments<KvCache> segments, float[] hidden, int row0) {
+        for (int l = 0; l < layers.length; l++) forward.layer(layers[l], segments, l, hidden, row0);
     }
 
     @Override

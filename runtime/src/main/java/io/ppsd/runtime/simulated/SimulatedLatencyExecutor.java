@@ -85,6 +85,19 @@ public final class SimulatedLatencyExecutor implements StageExecutor {
         padTo(start, profile.forwardNanos(layers, n));
     }
 
+    /**
+     * A batched call costs what one call over all its rows costs: per layer max(weight bytes ÷
+     * bandwidth, 2 · parameters · rows ÷ compute), plus the call overhead once — the weights are read
+     * once for every sequence in it, and the arithmetic grows with the rows. Neither free nor
+     * penalized beyond that (attention's KV reads are left out, as for single calls).
+     */
+    @Override
+    public void forward(io.ppsd.runtime.stage.StageBatch batch, float[] hidden) {
+        long start = clock.nanoTime();
+        real.forward(batch, hidden);
+        padTo(start, profile.forwardNanos(layers, batch.totalRows()));
+    }
+
     @Override
     public void embed(int[] tokens, int off, int n, float[] hidden) {
         real.embed(tokens, off, n, hidden);

@@ -11,9 +11,9 @@ import io.ppsd.runtime.model.ModelConfig;
  * truncate / release of both caches together. A backend (CPU, CUDA) supplies the computation:
  * the layers over one chunk, the head's layer, the head's projection, embedding and LM head.
  *
- * <p>A compute call is handed its cache and its positions explicitly, never a sequence id, so a
- * call that carries rows of several sequences (segments, each with its own cache and start) is a
- * loop over segments here and, in the backend, the same weights read once for every segment.
+ * <p>A compute call is handed {@link Segments}: runs of rows, each with its own cache and start
+ * position, never sequence ids. A call for one sequence is one segment; a {@link StageBatch} of
+ * several sequences is several, and the backend reads each weight once for all of their rows.
  *
  * <p>Used by one thread at a time, as {@link StageExecutor} says.
  */
@@ -23,6 +23,9 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
     private final int maxBatch;
     private final SequenceTable<C> caches = new SequenceTable<>();
     private final SequenceTable<C> headCaches = new SequenceTable<>();
+    private final Segments<C> chunk;
+    /** Per segment of a batch being computed: its cache, and rows already done. */
+    private final java.util.ArrayList<C> batchCaches = new java.util.ArrayList<>();
 
     protected LayerStackExecutor(ModelConfig config, StageSpec spec, int maxBatch) {
         if (spec.layers().to() > config.numLayers()) {
@@ -32,17 +35,72 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
         this.spec = spec;
         this.config = config;
         this.maxBatch = maxBatch;
+        this.chunk = new Segments<>(maxBatch);
     }
 
     /** A cache of {@code layers} layers for one sequence (the stage's layers, or 1 for a head's own layer). */
     protected abstract C newCache(int layers);
 
     /**
-     * The stage's layers over rows [row0, row0 + rows) of {@code hidden} (rows ≤ maxBatch), in place,
-     * for positions [startPos, startPos + rows); appends their keys and values to {@code cache},
-     * which has room for them and holds exactly {@code startPos} positions.
+     * The rows of one compute call (at most maxBatch in all), in order: segment i is {@code rows[i]}
+     * consecutive rows at positions [starts[i], starts[i] + rows[i]) of the sequence whose cache is
+     * {@code caches[i]}; that cache has room for them and holds exactly {@code starts[i]} positions.
+     * Reused from call to call.
      */
-    protected abstract void computeLayers(C cache, int startPos, int rows, float[] hidden, int row0);
+    public static final class Segments<C> {
+        private final Object[] caches;
+        private final int[] starts;
+        private final int[] rows;
+        private int count;
+        private int total;
+
+        Segments(int capacity) {
+            caches = new Object[capacity];
+            starts = new int[capacity];
+            rows = new int[capacity];
+        }
+
+        void clear() {
+            count = 0;
+            total = 0;
+        }
+
+        void add(C cache, int start, int n) {
+            caches[count] = cache;
+            starts[count] = start;
+            rows[count] = n;
+            count++;
+            total += n;
+        }
+
+        public int count() {
+            return count;
+        }
+
+        /** Rows of all segments together. */
+        public int totalRows() {
+            return total;
+        }
+
+        @SuppressWarnings("unchecked")
+        public C cache(int i) {
+            return (C) caches[i];
+        }
+
+        public int start(int i) {
+            return starts[i];
+        }
+
+        public int rows(int i) {
+            return rows[i];
+        }
+    }
+
+    /**
+     * The stage's layers over rows [row0, row0 + segments.totalRows()) of {@code hidden}, in place;
+     * appends each segment's keys and values to its cache.
+     */
+    protected abstract void computeLayers(Segments<C> segments, float[] hidden, int row0);
 
     /** True when the exit head has a decoder layer (and so a cache) of its own. */
     protected abstract boolean headHasLayer();
@@ -83,8 +141,45 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
         cache.reserve(startPos + n);
         for (int r0 = 0; r0 < n; r0 += maxBatch) {
             int m = Math.min(maxBatch, n - r0);
-            computeLayers(cache, startPos + r0, m, hidden, r0);
+            chunk.clear();
+            chunk.add(cache, startPos + r0, m);
+            computeLayers(chunk, hidden, r0);
             cache.setLength(startPos + r0 + m);
+        }
+    }
+
+    /**
+     * Every segment's rows in compute calls of at most maxBatch rows, a call spanning segments when
+     * they are short (decode rows of many sequences share one read of the weights). The rules are
+     * checked for every segment before anything is computed, so a bad segment changes no cache.
+     */
+    @Override
+    public final void forward(StageBatch batch, float[] hidden) {
+        batchCaches.clear();
+        for (int i = 0; i < batch.size(); i++) {
+            long seq = batch.seq(i);
+            C cache = caches.get(seq);
+            if (cache == null) cache = caches.put(seq, newCache(spec.layers().count()));
+            requireAt(cache, seq, batch.start(i), false);
+            batchCaches.add(cache);
+        }
+        for (int i = 0; i < batch.size(); i++) batchCaches.get(i).reserve(batch.start(i) + batch.rows(i));
+        int segment = 0, done = 0, row = 0;
+        while (segment < batch.size()) {
+            chunk.clear();
+            int chunkRow0 = row;
+            while (segment < batch.size() && chunk.totalRows() < maxBatch) {
+                int m = Math.min(batch.rows(segment) - done, maxBatch - chunk.totalRows());
+                chunk.add(batchCaches.get(segment), batch.start(segment) + done, m);
+                done += m;
+                row += m;
+                if (done == batch.rows(segment)) {
+                    segment++;
+                    done = 0;
+                }
+            }
+            computeLayers(chunk, hidden, chunkRow0);
+            for (int i = 0; i < chunk.count(); i++) chunk.cache(i).setLength(chunk.start(i) + chunk.rows(i));
         }
     }
 

@@ -22,6 +22,23 @@ public interface StageExecutor extends AutoCloseable {
     /** Runs this stage's layers for positions [startPos, startPos + n) of {@code seq}, in place. */
     void forward(long seq, int startPos, int n, float[] hidden);
 
+    /**
+     * Runs this stage's layers for every segment of {@code batch} in one call, in place on
+     * {@code hidden} (rows in segment order): the same numbers as one {@link #forward(long, int, int,
+     * float[])} per segment, each under the same rule that its cache holds exactly its start
+     * position. Backends that batch read each weight once for all rows; this default makes one
+     * call per segment.
+     */
+    default void forward(StageBatch batch, float[] hidden) {
+        int dim = config().hiddenSize();
+        for (int i = 0; i < batch.size(); i++) {
+            int n = batch.rows(i), off = batch.rowOffset(i) * dim;
+            float[] rows = off == 0 ? hidden : java.util.Arrays.copyOfRange(hidden, off, off + n * dim);
+            forward(batch.seq(i), batch.start(i), n, rows);
+            if (rows != hidden) System.arraycopy(rows, 0, hidden, off, n * dim);
+        }
+    }
+
     /** Embeds n tokens into {@code hidden} rows 0..n-1; only on a stage with the embedding. */
     void embed(int[] tokens, int off, int n, float[] hidden);
 

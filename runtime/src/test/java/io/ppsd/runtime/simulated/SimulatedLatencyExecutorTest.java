@@ -77,6 +77,29 @@ class SimulatedLatencyExecutorTest {
         assertEquals(new PaddingStats(1, target, 1_200_000, 0, 0, 40_000, 40_000), sim.stats());
     }
 
+    /** A call for several sequences costs one read of the weights and arithmetic for all its rows, per the profile. */
+    @Test
+    void aBatchedCallIsPricedAsOneCallOverAllItsRows() {
+        var clock = new FakeClock();
+        var stage = new TimedStage(new StageSpec(new LayerRange(0, 3), true, false), clock);
+        // 1 ms per layer while memory-bound; compute of 2e11 FLOP/s makes 1e6 parameters × 200 rows take 2 ms.
+        var sim = new SimulatedLatencyExecutor(stage, SLOW, null, clock);
+        long start = clock.now;
+        var batch = io.ppsd.runtime.stage.StageBatch.of(1, 4, 1).add(2, 0, 6).add(3, 9, 1);
+        sim.forward(batch, new float[0]);
+        assertEquals(List.of("batch " + batch), stage.calls, "the wrapped stage gets the batch as one call");
+        assertEquals(List.of(start + SLOW.forwardNanos(3, 8)), clock.pausedUntil);
+        assertEquals(SLOW.forwardNanos(3, 1), SLOW.forwardNanos(3, 8), "8 rows read the weights once: no dearer than 1 row");
+        var big = new io.ppsd.runtime.stage.StageBatch();
+        for (int s = 0; s < 10; s++) big.add(10 + s, 0, 40);
+        clock.pausedUntil.clear();
+        long again = clock.now;
+        sim.forward(big, new float[0]);
+        assertEquals(List.of(again + SLOW.forwardNanos(3, 400)), clock.pausedUntil);
+        assertEquals(3 * 2L * 1_000_000 * 400 * 1_000_000_000L / 200_000_000_000L, SLOW.forwardNanos(3, 400),
+                "400 rows are compute-bound: 2 · parameters · rows ÷ FLOP/s per layer");
+    }
+
     @Test
     void aCallSlowerThanTheProfileIsAnOverrunAndIsNotPaused() {
         var clock = new FakeClock();
@@ -202,6 +225,11 @@ class SimulatedLatencyExecutorTest {
         @Override
         public void forward(long seq, int startPos, int n, float[] hidden) {
             compute("forward " + seq + " " + startPos + " " + n);
+        }
+
+        @Override
+        public void forward(io.ppsd.runtime.stage.StageBatch batch, float[] hidden) {
+            compute("batch " + batch);
         }
 
         @Override
