@@ -5,11 +5,21 @@ import com.typesafe.config.ConfigFactory;
 import java.util.Locale;
 
 /** The {@code ppsd.cuda} section of the configuration (defaults in this module's reference.conf). */
-public record CudaSettings(int device, int maxBatch, KernelSource kernels, boolean profile) {
+public record CudaSettings(int device, int maxBatch, KernelSource kernels, boolean profile, double kvCacheFraction) {
+
+    /** The default share of device memory for KV caches (what the weights and scratch leave). */
+    public static final double DEFAULT_KV_CACHE_FRACTION = 0.9;
 
     public CudaSettings {
         if (device < 0) throw new IllegalArgumentException("ppsd.cuda.device must be >= 0, got " + device);
         if (maxBatch < 1) throw new IllegalArgumentException("ppsd.cuda.max-batch must be >= 1, got " + maxBatch);
+        if (!(kvCacheFraction > 0 && kvCacheFraction <= 1)) {
+            throw new IllegalArgumentException("ppsd.cuda.kv-cache-fraction must be in (0, 1], got " + kvCacheFraction);
+        }
+    }
+
+    public CudaSettings(int device, int maxBatch, KernelSource kernels, boolean profile) {
+        this(device, maxBatch, kernels, profile, DEFAULT_KV_CACHE_FRACTION);
     }
 
     public static CudaSettings load() {
@@ -25,11 +35,11 @@ public record CudaSettings(int device, int maxBatch, KernelSource kernels, boole
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("ppsd.cuda.kernels must be auto, ptx or nvrtc, got '" + c.getString("kernels") + "'");
         }
-        return new CudaSettings(c.getInt("device"), c.getInt("max-batch"), source, c.getBoolean("profile"));
+        return new CudaSettings(c.getInt("device"), c.getInt("max-batch"), source, c.getBoolean("profile"), c.getDouble("kv-cache-fraction"));
     }
 
     /** The same settings for another device (the launcher assigns devices to stages). */
     public CudaSettings onDevice(int ordinal) {
-        return new CudaSettings(ordinal, maxBatch, kernels, profile);
+        return new CudaSettings(ordinal, maxBatch, kernels, profile, kvCacheFraction);
     }
 }

@@ -5,6 +5,7 @@ import io.ppsd.runtime.heads.ExitHeadKind;
 import io.ppsd.runtime.model.LoadProgress;
 import io.ppsd.runtime.model.ModelConfig;
 import io.ppsd.runtime.model.ModelFiles;
+import io.ppsd.runtime.stage.KvBudget;
 import io.ppsd.runtime.stage.LayerStackExecutor;
 import io.ppsd.runtime.stage.StageSpec;
 import java.lang.foreign.Arena;
@@ -84,6 +85,8 @@ public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> {
             if (spec.drafts()) progress.loaded(++done, total, "exit head " + spec.exitHead());
             timer = settings.profile() ? new GpuTimer(device) : null;
             device.synchronize();
+            long left = device.properties().totalBytes() - weights.bytes();
+            useBudget(KvBudget.of("CUDA device " + settings.device(), Math.max(1, (long) (settings.kvCacheFraction() * left))));
         } catch (RuntimeException e) {
             if (computation != null) computation.close();
             if (uploaded != null) uploaded.close();

@@ -16,7 +16,7 @@ class CudaSettingsTest {
     void overridesAreRead() {
         var config = ConfigFactory.parseString("ppsd.cuda { device = 1, max-batch = 8, kernels = nvrtc, profile = true }")
                 .withFallback(ConfigFactory.load());
-        assertEquals(new CudaSettings(1, 8, KernelSource.NVRTC, true), CudaSettings.from(config));
+        assertEquals(new CudaSettings(1, 8, KernelSource.NVRTC, true, 0.9), CudaSettings.from(config));
         assertEquals(3, CudaSettings.from(config).onDevice(3).device());
     }
 

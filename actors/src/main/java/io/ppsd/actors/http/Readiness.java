@@ -42,6 +42,15 @@ final class Readiness {
     }
 
     private void poll() {
+        try {
+            ask();
+        } catch (RuntimeException e) {
+            // The node is still starting (sharding not initialized yet): not ready, and ask again next time.
+            state = new State(false, Map.of("node", "starting: " + e.getMessage()));
+        }
+    }
+
+    private void ask() {
         var sharding = ClusterSharding.get(system);
         Map<String, CompletableFuture<String>> answers = new LinkedHashMap<>();
         for (PipelineDefinition p : pipelines) {

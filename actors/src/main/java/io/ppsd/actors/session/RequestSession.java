@@ -166,7 +166,7 @@ public final class RequestSession extends AbstractBehavior<SessionCommand> {
         if (f.seq() != seq || finishing) return this;
         lastFailure = "stage " + f.stage() + ": " + f.reason();
         getContext().getLog().warn("request {}: {}", requestId, lastFailure);
-        if (f.permanent()) return fail(FailureCode.INTERNAL, lastFailure);
+        if (f.code() != null) return fail(f.code(), lastFailure);
         return rebuildOrFail();
     }
 

@@ -17,10 +17,11 @@ public sealed interface SessionCommand extends CborSerializable {
     record Reported(long seq, StageReport report) implements SessionCommand {}
 
     /**
-     * A stage cannot serve the sequence (it failed to load, or rejected the input). {@code permanent}:
-     * rebuilding would fail the same way (the model computes NaN), so the request fails at once.
+     * A stage cannot serve the sequence (it failed to load, or rejected the input). {@code code}
+     * null: a rebuild may succeed (the stage was lost, say); otherwise the request fails at once
+     * with it: {@code OVERLOADED} (no KV-cache room now), {@code INTERNAL} (the model computes NaN).
      */
-    record StageFailed(long seq, String stage, String reason, boolean permanent) implements SessionCommand {}
+    record StageFailed(long seq, String stage, String reason, io.ppsd.actors.protocol.FailureCode code) implements SessionCommand {}
 
     /** The requester asked to stop. */
     record Cancel() implements SessionCommand {}

@@ -97,7 +97,7 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
         ctx.getLog().error("stage {} cannot serve: {}", entityId, reason);
         return Behaviors.receive(StageCommand.class)
                 .onMessage(StageCommand.Deliver.class, d -> {
-                    if (d.session() != null) d.session().tell(new SessionCommand.StageFailed(d.message().seq(), entityId, reason, false));
+                    if (d.session() != null) d.session().tell(new SessionCommand.StageFailed(d.message().seq(), entityId, reason, null));
                     return Behaviors.same();
                 })
                 .onMessage(StageCommand.Step.class, s -> Behaviors.same())
@@ -162,7 +162,8 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
             // fail that sequence, keep serving the others.
             getContext().getLog().warn("stage {} failed sequence {}: {}", entityId, m.seq(), e.toString());
             ActorRef<SessionCommand> session = sessions.getOrDefault(m.seq(), d.session());
-            if (session != null) session.tell(new SessionCommand.StageFailed(m.seq(), entityId, e.getMessage(), permanent(e)));
+            Throwable cause = e instanceof SequenceFailedException && e.getCause() != null ? e.getCause() : e;
+            if (session != null) session.tell(new SessionCommand.StageFailed(m.seq(), entityId, cause.getMessage(), codeOf(cause)));
             logic.handle(new PipelineMessage.Finish(m.seq()));
         }
         if (m instanceof PipelineMessage.Finish) {
@@ -187,7 +188,7 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
         } catch (SequenceFailedException e) {
             getContext().getLog().warn("stage {} failed drafting sequence {}: {}", entityId, e.seq(), e.getCause().toString());
             ActorRef<SessionCommand> session = sessions.remove(e.seq());
-            if (session != null) session.tell(new SessionCommand.StageFailed(e.seq(), entityId, e.getCause().getMessage(), permanent(e.getCause())));
+            if (session != null) session.tell(new SessionCommand.StageFailed(e.seq(), entityId, e.getCause().getMessage(), codeOf(e.getCause())));
             scheduleStep();
         } catch (RuntimeException e) {
             getContext().getLog().error("stage {} failed while drafting: {}", entityId, e.toString());
@@ -205,9 +206,11 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
         return this;
     }
 
-    /** A failure that a rebuild of the pipeline would meet again. */
-    private static boolean permanent(Throwable e) {
-        return e instanceof io.ppsd.runtime.decode.Sampler.NonFiniteLogitsException;
+    /** How a failure ends the request, when a rebuild of the pipeline would meet it again (null: a rebuild may help). */
+    private static io.ppsd.actors.protocol.FailureCode codeOf(Throwable e) {
+        if (e instanceof io.ppsd.runtime.stage.KvBudget.Exceeded) return io.ppsd.actors.protocol.FailureCode.OVERLOADED;
+        if (e instanceof io.ppsd.runtime.decode.Sampler.NonFiniteLogitsException) return io.ppsd.actors.protocol.FailureCode.INTERNAL;
+        return null;
     }
 
     private void scheduleStep() {

@@ -4,6 +4,7 @@ import io.ppsd.runtime.heads.ExitHeadFile;
 import io.ppsd.runtime.model.LoadProgress;
 import io.ppsd.runtime.model.ModelConfig;
 import io.ppsd.runtime.model.ModelFiles;
+import io.ppsd.runtime.stage.KvBudget;
 import io.ppsd.runtime.stage.LayerStackExecutor;
 import io.ppsd.runtime.stage.StageSpec;
 import java.lang.foreign.Arena;
@@ -35,6 +36,7 @@ public final class CpuStageExecutor extends LayerStackExecutor<KvCache> {
 
     public CpuStageExecutor(ModelFiles files, StageSpec spec, CoreGroup cores, boolean ownsCores, int maxBatch, LoadProgress progress) {
         super(files.config(), spec, maxBatch);
+        useBudget(KvBudget.javaHeap());
         this.config = files.config();
         this.spec = spec;
         this.cores = cores;

@@ -83,6 +83,7 @@ public final class DrafterStage implements PipelineStage {
 
     private void begin(Begin b) {
         finish(b.seq());
+        admit(executor, b.seq(), b.params().maxLength());
         var s = new Sequence(b.params(), executor.config().vocabSize());
         int[] prompt = b.params().prompt();
         int n = prompt.length;
@@ -174,6 +175,16 @@ public final class DrafterStage implements PipelineStage {
         roundRobin.remove(seq);
         executor.release(seq);
         if (s != null) out.report(seq, new StageReport(stageIndex, s.decodePositions, s.wasted, 0, 0, 0));
+    }
+
+    /** Reserves the sequence's KV cache up front; a device without room refuses this sequence only. */
+    static void admit(StageExecutor executor, long seq, int maxLength) {
+        try {
+            executor.admit(seq, maxLength);
+        } catch (io.ppsd.runtime.stage.KvBudget.Exceeded e) {
+            executor.release(seq);
+            throw new SequenceFailedException(seq, e);
+        }
     }
 
     @Override

@@ -137,6 +137,7 @@ public final class InProcessPipeline implements Decoder {
 
         void fail(Throwable t) {
             done.completeExceptionally(t);
+            finishAll(); // the other stages free what they hold of it
         }
     }
 
@@ -248,6 +249,10 @@ public final class InProcessPipeline implements Decoder {
                     logic.handle(m);
                 } catch (InterruptedException e) {
                     return;
+                } catch (SequenceFailedException e) {
+                    // One sequence could not be served (no KV-cache room, say): only its session fails.
+                    Run r = sessions.get(e.seq());
+                    if (r != null) r.fail(e.getCause());
                 } catch (RuntimeException e) {
                     // A protocol or compute error fails every running session rather than hanging it.
                     for (Run r : sessions.values()) r.fail(e);

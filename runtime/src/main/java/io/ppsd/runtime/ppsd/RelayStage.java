@@ -29,7 +29,7 @@ public final class RelayStage implements PipelineStage {
     public void handle(PipelineMessage message) {
         switch (message) {
             case Hidden m -> {
-                Sequence s = m.params() != null && m.pos() == 0 ? fresh(m.seq()) : sequences.get(m.seq());
+                Sequence s = m.params() != null && m.pos() == 0 ? fresh(m.seq(), m.params().maxLength()) : sequences.get(m.seq());
                 if (s == null || !s.gate.admit(m, executor)) return;
                 executor.forward(m.seq(), m.pos(), m.rows(), m.hidden());
                 if (m.draft() >= 0) s.decodePositions += m.rows();
@@ -48,8 +48,9 @@ public final class RelayStage implements PipelineStage {
         }
     }
 
-    private Sequence fresh(long seq) {
+    private Sequence fresh(long seq, int maxLength) {
         executor.release(seq);
+        DrafterStage.admit(executor, seq, maxLength);
         var s = new Sequence();
         sequences.put(seq, s);
         return s;

@@ -73,6 +73,7 @@ public final class VerifierStage implements PipelineStage {
         Sequence s;
         if (m.params() != null && m.pos() == 0) {
             executor.release(m.seq());
+            DrafterStage.admit(executor, m.seq(), m.params().maxLength());
             s = new Sequence(m.params(), logits.length);
             sequences.put(m.seq(), s);
         } else {

@@ -99,6 +99,11 @@ public final class SimulatedLatencyExecutor implements StageExecutor {
     }
 
     @Override
+    public void admit(long seq, int maxPositions) {
+        real.admit(seq, maxPositions);
+    }
+
+    @Override
     public void embed(int[] tokens, int off, int n, float[] hidden) {
         real.embed(tokens, off, n, hidden);
     }

@@ -24,6 +24,7 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
     private final SequenceTable<C> caches = new SequenceTable<>();
     private final SequenceTable<C> headCaches = new SequenceTable<>();
     private final Segments<C> chunk;
+    private KvBudget budget = KvBudget.unlimited();
     /** Per segment of a batch being computed: its cache, and rows already done. */
     private final java.util.ArrayList<C> batchCaches = new java.util.ArrayList<>();
 
@@ -118,6 +119,26 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
     /** Called before a sequence's caches are freed (a device may still be using them). */
     protected void beforeRelease() {}
 
+    /** Bytes one cached position costs on this stage: keys and values of its layers and of the head's layer. */
+    protected long kvBytesPerPosition() {
+        int layers = spec.layers().count() + (spec.drafts() && headHasLayer() ? 1 : 0);
+        return 2L * layers * config.kvDim() * Float.BYTES;
+    }
+
+    /** The budget this stage's caches are reserved from (shared by the stages of one device). */
+    public final void useBudget(KvBudget budget) {
+        this.budget = budget;
+    }
+
+    public final KvBudget budget() {
+        return budget;
+    }
+
+    @Override
+    public final void admit(long seq, int maxPositions) {
+        budget.reserve(this, seq, maxPositions, kvBytesPerPosition());
+    }
+
     @Override
     public final StageSpec spec() {
         return spec;
@@ -138,6 +159,7 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
         C cache = caches.get(seq);
         if (cache == null) cache = caches.put(seq, newCache(spec.layers().count()));
         requireAt(cache, seq, startPos, false);
+        budget.reserve(this, seq, startPos + n, kvBytesPerPosition());
         cache.reserve(startPos + n);
         for (int r0 = 0; r0 < n; r0 += maxBatch) {
             int m = Math.min(maxBatch, n - r0);
@@ -163,6 +185,7 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
             requireAt(cache, seq, batch.start(i), false);
             batchCaches.add(cache);
         }
+        for (int i = 0; i < batch.size(); i++) budget.reserve(this, batch.seq(i), batch.start(i) + batch.rows(i), kvBytesPerPosition());
         for (int i = 0; i < batch.size(); i++) batchCaches.get(i).reserve(batch.start(i) + batch.rows(i));
         int segment = 0, done = 0, row = 0;
         while (segment < batch.size()) {
@@ -242,6 +265,7 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
 
     @Override
     public final void release(long seq) {
+        budget.release(this, seq);
         C c = caches.get(seq), h = headCaches.get(seq);
         if (c == null && h == null) return;
         beforeRelease();
@@ -253,6 +277,7 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
 
     /** Frees every sequence's caches; a backend's {@code close} calls this before freeing its own resources. */
     protected final void releaseAll() {
+        budget.releaseAll(this);
         beforeRelease();
         caches.forEachValue(SequenceKv::close);
         headCaches.forEachValue(SequenceKv::close);

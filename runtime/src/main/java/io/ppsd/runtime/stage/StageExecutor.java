@@ -39,6 +39,13 @@ public interface StageExecutor extends AutoCloseable {
         }
     }
 
+    /**
+     * Reserves KV-cache memory for a sequence that will hold at most {@code maxPositions}
+     * positions, before its first call; throws {@link KvBudget.Exceeded} with the reason when the
+     * device cannot hold it now. (Calls for a sequence never admitted reserve as they grow.)
+     */
+    default void admit(long seq, int maxPositions) {}
+
     /** Embeds n tokens into {@code hidden} rows 0..n-1; only on a stage with the embedding. */
     void embed(int[] tokens, int off, int n, float[] hidden);
 
