@@ -31,6 +31,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
+    @picocli.CommandLine.Mixin
+    PipelineOptions pipeline = new PipelineOptions();
+
     @Option(names = "--model", required = true, description = "Hugging Face model directory (config.json, *.safetensors, tokenizer.json).")
     Path model;
 
@@ -67,20 +70,11 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--strategy", defaultValue = "ppsd", description = "ar, eesd or ppsd (default ${DEFAULT-VALUE}).")
     String strategy;
 
-    @Option(names = "--head", description = "Early-exit head: a name in the model's exit_heads/, or 'norm' (default: the model's transformer head at N/4 if shipped, else norm).")
-    String head;
-
-    @Option(names = "--exit-layer", description = "Exit layer E (default: the head's; required for 'norm' without a shipped head: N/4).")
-    Integer exitLayer;
-
     @Option(names = "--draft-len", defaultValue = "4", description = "EESD draft length γ (default ${DEFAULT-VALUE}).")
     int draftLength;
 
     @Option(names = "--adaptive", description = "EESD: adapt γ to the observed acceptance.")
     boolean adaptive;
-
-    @Option(names = "--stage-sizes", split = ",", description = "PPSD: layers per stage, e.g. 4,12 (default: ⌈N/E⌉ stages of E layers).")
-    int[] stageSizes;
 
     @Option(names = "--compare-ar", description = "Also run autoregressive decoding and report the speedup.")
     boolean compareAr;
@@ -100,7 +94,7 @@ final class GenerateCommand implements Callable<Integer> {
         Tokenizer tokenizer = Tokenizer.load(model.resolve("tokenizer.json"));
         try (ModelFiles files = ModelFiles.open(model)) {
             var config = files.config();
-            var plan = DecodingPlan.resolve(model, config, chosen, head, exitLayer, stageSizes, draftLength, adaptive);
+            var plan = DecodingPlan.resolve(model, config, chosen, pipeline.head, pipeline.exitLayer, pipeline.stageSizes, draftLength, adaptive);
             var encoder = PromptEncoder.of(tokenizer, config, model);
             var sampling = new SamplingParams(temperature, topK, topP, repetitionPenalty, seed);
             var request = new GenerationRequest(encoder.encode(prompt), maxTokens, sampling, encoder.stopTokenIds(), stop,

@@ -28,6 +28,9 @@ final class ServeCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
+    @picocli.CommandLine.Mixin
+    PipelineOptions pipeline = new PipelineOptions();
+
     @Option(names = "--model", required = true, description = "Hugging Face model directory (config.json, *.safetensors, tokenizer.json).")
     Path model;
 
@@ -45,15 +48,6 @@ final class ServeCommand implements Callable<Integer> {
 
     @Option(names = "--allow-unauthenticated", description = "Serve a non-loopback address without API keys.")
     boolean allowUnauthenticated;
-
-    @Option(names = "--head", description = "Early-exit head (as in generate).")
-    String head;
-
-    @Option(names = "--exit-layer", description = "Exit layer E (as in generate).")
-    Integer exitLayer;
-
-    @Option(names = "--stage-sizes", split = ",", description = "Layers per stage (as in generate).")
-    int[] stageSizes;
 
     @Option(names = "--threads-per-stage", defaultValue = "1", description = "CPU cores per stage (default ${DEFAULT-VALUE}).")
     int threadsPerStage;
@@ -77,7 +71,7 @@ final class ServeCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         if (!Files.isRegularFile(model.resolve("config.json"))) throw new IllegalArgumentException("no model at " + model + " (config.json missing)");
         ModelConfig config = ModelConfig.read(model.resolve("config.json"));
-        var plan = DecodingPlan.resolve(model, config, DecodingPlan.Strategy.PPSD, head, exitLayer, stageSizes, 0, false);
+        var plan = DecodingPlan.resolve(model, config, DecodingPlan.Strategy.PPSD, pipeline.head, pipeline.exitLayer, pipeline.stageSizes, 0, false);
         List<String> names = servedNames.isEmpty() ? List.of(model.toAbsolutePath().normalize().getFileName().toString()) : servedNames;
         String conf = EmbeddedCluster.config(model, plan, threadsPerStage)
                 + (maxRunning != null ? "ppsd.gateway.max-running = " + maxRunning + "\n" : "")
