@@ -53,33 +53,23 @@ class HttpApiTest {
     final ObjectMapper json = new ObjectMapper();
     // HTTP/1.1: the JDK client would otherwise hold concurrent requests back until an h2c upgrade attempt is answered.
     final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(10)).build();
-    RandomModel model = new RandomModel(8, 32, 4, 2, 48, 4096, 128, 4);
+    ServingNode node;
     ActorSystem<Void> system;
     String base;
 
     @BeforeAll
     void start() throws Exception {
-        Path dir = TestModels.write(model, tmp.resolve("m"), 2, 0.5f);
-        Files.copy(Path.of("../models/ppsd-mini/tokenizer_config.json"), dir.resolve("tokenizer_config.json"));
-        String conf = """
-                ppsd.pipelines.default { model = "%1$s", head = "norm", exit-layer = 2 }
+        node = ServingNode.start(tmp, """
                 ppsd.pipelines.nodevice { model = "%1$s", head = "norm", exit-layer = 1, stage-sizes = [1, 1, 1, 1, 1, 1, 1, 1] }
                 ppsd.node.devices = ["cpu:0", "cpu:1", "cpu:2", "cpu:3", "cpu:4"]
                 ppsd.gateway { max-running = 2, max-waiting = 0 }
                 # Every stage hop takes up to 1.5 ms: long requests last long enough to overlap and to be cut off.
                 ppsd.test.chaos { enabled = on, seed = 3, max-delay-micros = 1500 }
-                pekko.remote.artery.canonical.port = 0
-                """.formatted(dir.toString().replace("\\", "/"));
-        var own = ConfigFactory.parseString(conf);
-        system = PpsdNode.startAlone(own);
-        var registry = new PipelineRegistry(PpsdNode.configure(own));
-        var settings = new HttpSettings("127.0.0.1", 0, List.of(KEY), Map.of("tiny", "default"), 64 * 1024, false);
-        var binding = OpenAiServer.start(system, settings, registry).toCompletableFuture().get(30, TimeUnit.SECONDS);
-        base = "http://127.0.0.1:" + binding.localAddress().getPort();
+                """);
+        system = node.system;
+        base = node.serve(List.of(KEY), Map.of("tiny", "default"));
         // A second front end serves a pipeline that can never be placed (8 stages, 5 devices): never ready.
-        var unready = new HttpSettings("127.0.0.1", 0, List.of(), Map.of("big", "nodevice"), 64 * 1024, false);
-        unreadyBase = "http://127.0.0.1:" + OpenAiServer.start(system, unready, registry).toCompletableFuture().get(30, TimeUnit.SECONDS)
-                .localAddress().getPort();
+        unreadyBase = node.serve(List.of(), Map.of("big", "nodevice"));
         long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (System.nanoTime() < end && get("/health", null).statusCode() != 200) Thread.sleep(200);
         assertEquals(200, get("/health", null).statusCode(), "the pipeline became ready");
@@ -89,8 +79,7 @@ class HttpApiTest {
 
     @AfterAll
     void stop() {
-        system.terminate();
-        system.getWhenTerminated().toCompletableFuture().join();
+        node.close();
     }
 
     private HttpResponse<String> get(String path, String key) throws Exception {
@@ -295,16 +284,8 @@ class HttpApiTest {
                 + metrics.lines().filter(l -> l.startsWith("ppsd_request")).toList() + " after " + (System.nanoTime() - cut) / 1_000_000 + " ms");
     }
 
-    /** Sequences holding caches on the stages of the default pipeline (each stage answers for itself). */
     private int sequencesOnStages() throws Exception {
-        var sharding = ClusterSharding.get(system);
-        int total = 0;
-        for (int k = 0; k < 4; k++) {
-            var status = sharding.entityRefFor(StageEntity.TYPE_KEY, "default/" + k)
-                    .<StageCommand.StageStatus>ask(StageCommand.Status::new, Duration.ofSeconds(5)).toCompletableFuture().get(10, TimeUnit.SECONDS);
-            total += status.sequences();
-        }
-        return total;
+        return node.sequencesOnStages();
     }
 
     private void assertError(HttpResponse<String> r, int status, String code) throws Exception {

@@ -66,27 +66,19 @@ class HttpOverloadTest {
     // HTTP/1.1: the JDK client would otherwise hold concurrent requests back until an h2c upgrade attempt is answered.
     final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).executor(clientThreads)
             .connectTimeout(Duration.ofSeconds(10)).build();
-    RandomModel model = new RandomModel(8, 32, 4, 2, 48, 4096, 128, 4);
+    ServingNode node;
     ActorSystem<Void> system;
     String base;
 
     @BeforeAll
     void start() throws Exception {
-        Path dir = TestModels.write(model, tmp.resolve("m"), 2, 0.5f);
-        String conf = """
-                ppsd.pipelines.default { model = "%s", head = "norm", exit-layer = 2 }
-                ppsd.node.devices = ["cpu:0", "cpu:1", "cpu:2", "cpu:3"]
+        node = ServingNode.start(tmp, """
                 ppsd.gateway { max-running = %d, max-waiting = %d }
                 # Every stage hop takes up to 1.5 ms: the requests of a burst overlap.
                 ppsd.test.chaos { enabled = on, seed = 11, max-delay-micros = 1500 }
-                pekko.remote.artery.canonical.port = 0
-                """.formatted(dir.toString().replace("\\", "/"), MAX_RUNNING, MAX_WAITING);
-        var own = ConfigFactory.parseString(conf);
-        system = PpsdNode.startAlone(own);
-        var registry = new PipelineRegistry(PpsdNode.configure(own));
-        var settings = new HttpSettings("127.0.0.1", 0, List.of(KEY), Map.of("tiny", "default"), 64 * 1024, false);
-        var binding = OpenAiServer.start(system, settings, registry).toCompletableFuture().get(30, TimeUnit.SECONDS);
-        base = "http://127.0.0.1:" + binding.localAddress().getPort();
+                """.formatted(MAX_RUNNING, MAX_WAITING));
+        system = node.system;
+        base = node.serve(List.of(KEY), Map.of("tiny", "default"));
         long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (System.nanoTime() < end && get("/health").statusCode() != 200) Thread.sleep(200);
         assertEquals(200, get("/health").statusCode(), "the pipeline became ready");
@@ -95,9 +87,7 @@ class HttpOverloadTest {
     @AfterAll
     void stop() {
         clientThreads.shutdownNow();
-        if (system == null) return;
-        system.terminate();
-        system.getWhenTerminated().toCompletableFuture().join();
+        if (node != null) node.close();
     }
 
     /** One request of a burst: streamed or whole, and how many tokens it asks for. */
@@ -246,13 +236,6 @@ class HttpOverloadTest {
 
     /** Sequences holding caches on the stages of the default pipeline (each stage answers for itself). */
     private int sequencesOnStages() throws Exception {
-        var sharding = ClusterSharding.get(system);
-        int total = 0;
-        for (int k = 0; k < 4; k++) {
-            var status = sharding.entityRefFor(StageEntity.TYPE_KEY, "default/" + k)
-                    .<StageCommand.StageStatus>ask(StageCommand.Status::new, Duration.ofSeconds(5)).toCompletableFuture().get(10, TimeUnit.SECONDS);
-            total += status.sequences();
-        }
-        return total;
+        return node.sequencesOnStages();
     }
 }

@@ -61,7 +61,7 @@ class OpenAiClientTest {
     static final Duration SCRIPT_BOUND = Duration.ofSeconds(120);
     final ObjectMapper json = new ObjectMapper();
     final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(10)).build();
-    RandomModel model = new RandomModel(8, 32, 4, 2, 48, 4096, 128, 4);
+    ServingNode node;
     ActorSystem<Void> system;
     String base;
     /** What the script printed: one JSON object. */
@@ -72,9 +72,9 @@ class OpenAiClientTest {
 
     @BeforeAll
     void start() throws Exception {
-        int node = nodeMajorVersion();
-        if (node == 0) missing = "node is not on the PATH: install Node.js ≥ 20 to run the openai-node end-to-end test";
-        else if (node < 20) missing = "node " + node + " is older than 20, the oldest the openai package supports";
+        int nodeVersion = nodeMajorVersion();
+        if (nodeVersion == 0) missing = "node is not on the PATH: install Node.js ≥ 20 to run the openai-node end-to-end test";
+        else if (nodeVersion < 20) missing = "node " + nodeVersion + " is older than 20, the oldest the openai package supports";
         else if (!Files.isDirectory(SCRIPT_DIR.resolve("node_modules/openai"))) {
             missing = "the openai package is not installed: run npm ci --prefix actors/src/test/node";
         }
@@ -83,21 +83,12 @@ class OpenAiClientTest {
             return;
         }
 
-        Path dir = TestModels.write(model, tmp.resolve("m"), 2, 0.5f);
-        Files.copy(Path.of("../models/ppsd-mini/tokenizer_config.json"), dir.resolve("tokenizer_config.json"));
-        String conf = """
-                ppsd.pipelines.default { model = "%s", head = "norm", exit-layer = 2 }
-                ppsd.node.devices = ["cpu:0", "cpu:1", "cpu:2", "cpu:3"]
+        node = ServingNode.start(tmp, """
                 # Stage hops take up to 1.5 ms: a long stream is still running when the client aborts it.
                 ppsd.test.chaos { enabled = on, seed = 5, max-delay-micros = 1500 }
-                pekko.remote.artery.canonical.port = 0
-                """.formatted(dir.toString().replace("\\", "/"));
-        var own = ConfigFactory.parseString(conf);
-        system = PpsdNode.startAlone(own);
-        var registry = new PipelineRegistry(PpsdNode.configure(own));
-        var settings = new HttpSettings("127.0.0.1", 0, List.of(KEY), Map.of(MODEL, "default"), 64 * 1024, false);
-        var binding = OpenAiServer.start(system, settings, registry).toCompletableFuture().get(30, TimeUnit.SECONDS);
-        base = "http://127.0.0.1:" + binding.localAddress().getPort();
+                """);
+        system = node.system;
+        base = node.serve(List.of(KEY), Map.of(MODEL, "default"));
         long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (System.nanoTime() < end && get("/health").statusCode() != 200) Thread.sleep(200);
         assertEquals(200, get("/health").statusCode(), "the pipeline became ready");
@@ -112,9 +103,7 @@ class OpenAiClientTest {
 
     @AfterAll
     void stop() {
-        if (system == null) return;
-        system.terminate();
-        system.getWhenTerminated().toCompletableFuture().join();
+        if (node != null) node.close();
     }
 
     /** The major version of the {@code node} on the PATH, or 0 when there is none that answers. */
@@ -243,15 +232,7 @@ class OpenAiClientTest {
         assertEquals(promptTokens + completionTokens, usage.get("total_tokens").asInt(), usage.toString());
     }
 
-    /** Sequences holding caches on the stages of the default pipeline (each stage answers for itself). */
     private int sequencesOnStages() throws Exception {
-        var sharding = ClusterSharding.get(system);
-        int total = 0;
-        for (int k = 0; k < 4; k++) {
-            var status = sharding.entityRefFor(StageEntity.TYPE_KEY, "default/" + k)
-                    .<StageCommand.StageStatus>ask(StageCommand.Status::new, Duration.ofSeconds(5)).toCompletableFuture().get(10, TimeUnit.SECONDS);
-            total += status.sequences();
-        }
-        return total;
+        return node.sequencesOnStages();
     }
 }
