@@ -70,14 +70,25 @@ final class NodeCommand implements Callable<Integer> {
                 return org.apache.pekko.actor.typed.javadsl.Behaviors.same();
             });
         }), "up-watch", org.apache.pekko.actor.typed.Props.empty());
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            system.terminate();
-            system.getWhenTerminated().toCompletableFuture().join();
-        }));
+        // SIGTERM: Pekko's own JVM shutdown hook runs the coordinated shutdown (the node leaves the
+        // cluster gracefully). A hook of ours that waited for termination could deadlock with it.
         up.await();
         out.println("ppsd node up at " + cluster.selfMember().address() + " with roles " + cluster.selfMember().getRoles());
         out.flush();
         system.getWhenTerminated().toCompletableFuture().join();
+        return exitStatus(system);
+    }
+
+    /** Exit status 3 when the cluster downed this node (a supervisor should restart it), else 0. */
+    static int exitStatus(ActorSystem<?> system) {
+        var reason = org.apache.pekko.actor.CoordinatedShutdown.get(system).getShutdownReason();
+        if (reason.isPresent() && reason.get().equals(org.apache.pekko.actor.CoordinatedShutdown.clusterDowningReason())) {
+            System.err.println("ppsd node: downed by the cluster; exiting with status " + DOWNED_EXIT_STATUS);
+            return DOWNED_EXIT_STATUS;
+        }
         return 0;
     }
+
+    /** The process status of a node the cluster downed. */
+    static final int DOWNED_EXIT_STATUS = 3;
 }
