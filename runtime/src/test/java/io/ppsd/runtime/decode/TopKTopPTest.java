@@ -13,6 +13,8 @@ import org.junit.jupiter.api.Test;
 /**
  * The sampler's top-k / top-p cut (histogram, then a sort of the tokens near the top) keeps
  * exactly the tokens, with exactly the probabilities, that sorting the whole vocabulary keeps.
+ * The reference cuts the sampler's own softmax (that of a sampler without a cut): the softmax
+ * itself is {@link SoftmaxTest}'s subject.
  */
 class TopKTopPTest {
     @Test
@@ -123,10 +125,15 @@ class TopKTopPTest {
         Arrays.fill(allMasked, Float.NEGATIVE_INFINITY);
         float[] hugeSpread = new float[n];
         for (int i = 0; i < n; i++) hugeSpread[i] = (i % 7) * 40f;
-        for (float[] logits : new float[][] {allEqual, oneInfinite, allMasked, hugeSpread}) {
+        float[] nanEarly = new float[n];
+        nanEarly[5] = Float.NaN;
+        float[] nanLast = new float[n];
+        nanLast[n - 1] = Float.NaN;
+        for (float[] logits : new float[][] {allEqual, oneInfinite, allMasked, hugeSpread, nanEarly, nanLast}) {
             for (var params : new SamplingParams[] {
                     new SamplingParams(1f, 5, 1f, 1f, 0), new SamplingParams(1f, 0, 0.3f, 1f, 0),
-                    new SamplingParams(0.7f, 400, 1f, 1f, 0), new SamplingParams(0f, 3, 0.5f, 1.3f, 0)}) {
+                    new SamplingParams(0.7f, 400, 1f, 1f, 0), new SamplingParams(0f, 3, 0.5f, 1.3f, 0),
+                    new SamplingParams(0.7f, 0, Math.nextDown(1f), 1f, 0)}) {
                 float[] expected = referenceDistribution(params, logits, 0, n, new int[] {17, 3}, 2);
                 float[] actual = new Sampler(params, n).distribution(logits, 0, new int[] {17, 3}, 2);
                 assertArrayEquals(expected, actual, params::toString);
@@ -187,12 +194,14 @@ class TopKTopPTest {
     }
 
     private static float topP(SplittableRandom r) {
-        return switch (r.nextInt(7)) {
+        return switch (r.nextInt(8)) {
             case 0 -> 1f;
             case 1 -> 1e-7f;
             case 2 -> Float.MIN_VALUE;
             case 3 -> 0.9f;
             case 4 -> 0.999999f;
+            // Often above the probabilities' sum (rounding): the cut's walk gets below the histogram's floor.
+            case 5 -> Math.nextDown(1f);
             default -> 1e-3f + 0.999f * r.nextFloat();
         };
     }
@@ -249,29 +258,10 @@ class TopKTopPTest {
         return order;
     }
 
-    /** The sampler's distribution as it was computed before the histogram: sorting the whole vocabulary. */
+    /** The sampler's softmax, cut the way the sampler did before the histogram: by sorting the whole vocabulary. */
     private static float[] referenceDistribution(SamplingParams params, float[] logits, int off, int n, int[] history, int historyLength) {
-        float[] probs = new float[n];
-        float invT = params.isGreedy() ? 1f : 1f / params.temperature();
-        for (int i = 0; i < n; i++) probs[i] = logits[off + i];
-        if (params.repetitionPenalty() != 1f) {
-            for (int h = 0; h < historyLength; h++) {
-                int id = history[h];
-                if (id >= 0 && id < n && !Float.isNaN(probs[id])) {
-                    float v = logits[off + id];
-                    probs[id] = v > 0 ? v / params.repetitionPenalty() : v * params.repetitionPenalty();
-                }
-            }
-        }
-        float max = Float.NEGATIVE_INFINITY;
-        for (int i = 0; i < n; i++) max = Math.max(max, probs[i]);
-        double sum = 0;
-        for (int i = 0; i < n; i++) {
-            float e = (float) Math.exp((probs[i] - max) * invT);
-            probs[i] = e;
-            sum += e;
-        }
-        for (int i = 0; i < n; i++) probs[i] /= (float) sum;
+        var uncut = new SamplingParams(params.temperature(), 0, 1f, params.repetitionPenalty(), params.seed());
+        float[] probs = new Sampler(uncut, n).distribution(logits, off, history, historyLength).clone();
         if (!(params.topP() < 1f || params.topK() > 0)) return probs;
         Integer[] order = rankOrder(probs);
         int keep = params.topK() > 0 ? Math.min(params.topK(), n) : n;
