@@ -107,9 +107,12 @@ class KvBudgetTest {
         var model = RandomModel.small(14);
         Path dir = model.write(tmp.resolve("p"), 2, 1f);
         try (var files = ModelFiles.open(dir)) {
-            var budget = KvBudget.of("pipeline", 6L * 2 * KvBudget.BLOCK_POSITIONS * 2 * 2 * files.config().kvDim() * Float.BYTES);
+            // Each stage its own device budget (as GPUs have): room for 2 sequences of up to 48 positions.
+            List<KvBudget> budgets = new ArrayList<>();
             List<StageExecutor> stages = StagePlan.forExitLayer(model.layers(), 2).open("norm", spec -> {
                 var s = new CpuStageExecutor(files, spec, 1, LoadProgress.NONE);
+                var budget = KvBudget.of("stage " + spec.layers(), 2L * 3 * KvBudget.BLOCK_POSITIONS * 2 * 2 * files.config().kvDim() * Float.BYTES);
+                budgets.add(budget);
                 s.useBudget(budget);
                 return s;
             });
@@ -144,7 +147,7 @@ class KvBudgetTest {
                 clients.shutdownNow();
                 stages.forEach(StageExecutor::close);
             }
-            assertEquals(0, budget.reservedBytes(), "every reservation was returned");
+            for (KvBudget budget : budgets) assertEquals(0, budget.reservedBytes(), "every reservation was returned: " + budget);
         }
     }
 }
