@@ -72,9 +72,13 @@ final class NodeCommand implements Callable<Integer> {
         }), "up-watch", org.apache.pekko.actor.typed.Props.empty());
         // SIGTERM: Pekko's own JVM shutdown hook runs the coordinated shutdown (the node leaves the
         // cluster gracefully). A hook of ours that waited for termination could deadlock with it.
-        up.await();
-        out.println("ppsd node up at " + cluster.selfMember().address() + " with roles " + cluster.selfMember().getRoles());
-        out.flush();
+        // Up, or gone before it saw itself up (downed while joining): then nothing is printed.
+        var terminated = system.getWhenTerminated().toCompletableFuture();
+        while (!up.await(200, java.util.concurrent.TimeUnit.MILLISECONDS) && !terminated.isDone()) { /* waiting */ }
+        if (!terminated.isDone()) {
+            out.println("ppsd node up at " + cluster.selfMember().address() + " with roles " + cluster.selfMember().getRoles());
+            out.flush();
+        }
         system.getWhenTerminated().toCompletableFuture().join();
         return exitStatus(system);
     }

@@ -73,13 +73,22 @@ public final class ChatTemplate {
         bindings.put("eos_token", eosToken);
         try {
             var result = jinja.renderForResult(template, bindings);
-            if (!result.getErrors().isEmpty() && result.getErrors().stream().anyMatch(e -> e.getSeverity().name().equals("FATAL"))) {
-                throw new IllegalArgumentException("the chat template failed: " + result.getErrors().getFirst().getMessage());
+            for (var error : result.getErrors()) {
+                if (error.getSeverity().name().equals("FATAL")) throw new IllegalArgumentException("the chat template failed: " + reason(error));
             }
             return result.getOutput();
         } catch (FatalTemplateErrorsException e) {
             throw new IllegalArgumentException("the chat template failed: " + e.getMessage(), e);
         }
+    }
+
+    /** The template's own words when it raised them ({@code raise_exception}), else Jinjava's. */
+    private static String reason(com.hubspot.jinjava.interpret.TemplateError error) {
+        String message = error.getMessage();
+        for (Throwable t = error.getException(); t != null; t = t.getCause()) {
+            if (t instanceof IllegalArgumentException && t.getMessage() != null) message = t.getMessage();
+        }
+        return message;
     }
 
     /** {@code raise_exception(message)} of HF templates: the request is refused with the message. */
