@@ -90,24 +90,24 @@ public final class ServingMetrics implements Extension {
         registry.counter("ppsd.request.failure", "code", code).increment();
     }
 
-    /** Time a stage hosted here spent computing. */
-    public void stageBusy(String stage, long nanos) {
-        stageBusyNanos.computeIfAbsent(stage, s -> {
+    /** The nanoseconds a stage hosted here spent computing (the stage adds to it; its rate is the busy fraction). */
+    public AtomicLong stageBusy(String stage) {
+        return stageBusyNanos.computeIfAbsent(stage, s -> {
             var total = new AtomicLong();
             registry.more().counter("ppsd.stage.busy.seconds", java.util.List.of(io.micrometer.core.instrument.Tag.of("stage", s)), total,
                     t -> t.get() / 1e9);
             return total;
-        }).addAndGet(nanos);
+        });
     }
 
-    /** Sequences a stage hosted here holds state for now. */
-    public void stageSequences(String stage, int count) {
-        stageSequences.computeIfAbsent(stage, s -> {
+    /** The sequences a stage hosted here holds state for (the stage sets it). */
+    public AtomicInteger stageSequences(String stage) {
+        return stageSequences.computeIfAbsent(stage, s -> {
             var n = new AtomicInteger();
             Gauge.builder("ppsd.stage.sequences", n, AtomicInteger::get).tag("stage", s).description("Sequences with caches on the stage")
                     .register(registry);
             return n;
-        }).set(count);
+        });
     }
 
     /** Everything above in the Prometheus text exposition format. */

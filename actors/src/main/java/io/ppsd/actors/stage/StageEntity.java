@@ -50,7 +50,9 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
     /** This node's cluster address, for the stamps of probes. */
     private final String node;
     private boolean stepPending;
-    private final io.ppsd.actors.metrics.ServingMetrics metrics;
+    /** This stage's busy time and sequence count in the node's metrics (resolved once: they are updated per message). */
+    private final java.util.concurrent.atomic.AtomicLong busyNanos;
+    private final java.util.concurrent.atomic.AtomicInteger sequenceGauge;
     /** The sequence of the last message, so the sequences gauge is set when the mix changes, not per token. */
     private long lastSeq = -1;
 
@@ -122,7 +124,9 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
         this.executor = executor;
         this.files = files;
         this.node = Cluster.get(ctx.getSystem()).selfMember().address().toString();
-        this.metrics = io.ppsd.actors.metrics.ServingMetrics.get(ctx.getSystem());
+        var metrics = io.ppsd.actors.metrics.ServingMetrics.get(ctx.getSystem());
+        this.busyNanos = metrics.stageBusy(entityId);
+        this.sequenceGauge = metrics.stageSequences(entityId);
         var sharding = ClusterSharding.get(ctx.getSystem());
         this.stages = new EntityRef[pipeline.stageCount()];
         for (int k = 0; k < stages.length; k++) stages[k] = sharding.entityRefFor(TYPE_KEY, pipeline.entityId(k));
@@ -168,12 +172,12 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
         }
         if (m instanceof PipelineMessage.Finish) {
             sessions.remove(m.seq());
-            metrics.stageSequences(entityId, logic.activeSequences());
+            sequenceGauge.set(logic.activeSequences());
         } else if (m instanceof PipelineMessage.Begin || m.seq() != lastSeq) {
             lastSeq = m.seq();
-            metrics.stageSequences(entityId, logic.activeSequences());
+            sequenceGauge.set(logic.activeSequences());
         }
-        metrics.stageBusy(entityId, System.nanoTime() - start);
+        busyNanos.addAndGet(System.nanoTime() - start);
         scheduleStep();
         return this;
     }
@@ -183,7 +187,7 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
         long start = System.nanoTime();
         try {
             boolean worked = logic.step();
-            if (worked) metrics.stageBusy(entityId, System.nanoTime() - start);
+            if (worked) busyNanos.addAndGet(System.nanoTime() - start);
             if (worked) scheduleStep();
         } catch (SequenceFailedException e) {
             getContext().getLog().warn("stage {} failed drafting sequence {}: {}", entityId, e.seq(), e.getCause().toString());

@@ -136,7 +136,16 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
 
     @Override
     public final void admit(long seq, int maxPositions) {
-        budget.reserve(this, seq, maxPositions, kvBytesPerPosition());
+        C cache = caches.get(seq);
+        if (cache == null) cache = caches.put(seq, newCache(spec.layers().count()));
+        budgetFor(cache, seq, maxPositions);
+    }
+
+    /** Reserves in the budget when a call goes past what the sequence holds there (rarely: admission reserves it all). */
+    private void budgetFor(C cache, long seq, int positions) {
+        if (positions <= cache.budgeted) return;
+        budget.reserve(this, seq, positions, kvBytesPerPosition());
+        cache.budgeted = positions;
     }
 
     @Override
@@ -159,7 +168,7 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
         C cache = caches.get(seq);
         if (cache == null) cache = caches.put(seq, newCache(spec.layers().count()));
         requireAt(cache, seq, startPos, false);
-        budget.reserve(this, seq, startPos + n, kvBytesPerPosition());
+        budgetFor(cache, seq, startPos + n);
         cache.reserve(startPos + n);
         for (int r0 = 0; r0 < n; r0 += maxBatch) {
             int m = Math.min(maxBatch, n - r0);
@@ -185,7 +194,7 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
             requireAt(cache, seq, batch.start(i), false);
             batchCaches.add(cache);
         }
-        for (int i = 0; i < batch.size(); i++) budget.reserve(this, batch.seq(i), batch.start(i) + batch.rows(i), kvBytesPerPosition());
+        for (int i = 0; i < batch.size(); i++) budgetFor(batchCaches.get(i), batch.seq(i), batch.start(i) + batch.rows(i));
         for (int i = 0; i < batch.size(); i++) batchCaches.get(i).reserve(batch.start(i) + batch.rows(i));
         int segment = 0, done = 0, row = 0;
         while (segment < batch.size()) {

@@ -11,6 +11,8 @@ public abstract class SequenceKv implements AutoCloseable {
     private final int maxPositions;
     private int capacity;
     private int length;
+    /** Positions this sequence holds in its stage's {@link KvBudget} (so calls within them skip the budget). */
+    int budgeted;
 
     /** {@code capacity}: positions the backend's storage holds at first. */
     protected SequenceKv(int maxPositions, int capacity) {
