@@ -23,8 +23,6 @@ import org.slf4j.LoggerFactory;
 public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> {
     private static final Logger log = LoggerFactory.getLogger(CudaStageExecutor.class);
 
-    private final ModelConfig config;
-    private final StageSpec spec;
     private final CudaSettings settings;
     private final CudaDevice device;
     private final KernelModules kernels;
@@ -43,8 +41,7 @@ public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> {
     /** Stage {@code spec} of the model on device {@code settings.device()}. */
     public CudaStageExecutor(ModelFiles files, StageSpec spec, CudaSettings settings, LoadProgress progress) {
         super(files.config(), spec, settings.maxBatch());
-        this.config = files.config();
-        this.spec = spec;
+        ModelConfig config = files.config();
         this.settings = settings;
         this.device = CudaDevice.open(settings.device());
         // Everything below allocates on the device; a failure part-way frees what was taken.
@@ -107,7 +104,7 @@ public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> {
     @Override
     protected DeviceKvCache newCache(int layerCount) {
         enter();
-        return new DeviceKvCache(device, layerCount, config.kvDim(), config.maxPositions());
+        return new DeviceKvCache(device, layerCount, config().kvDim(), config().maxPositions());
     }
 
     @Override
@@ -150,14 +147,7 @@ public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> {
     }
 
     @Override
-    public void embed(int[] tokens, int off, int n, float[] hidden) {
-        if (embedding == null) throw new IllegalStateException("stage " + spec.layers() + " has no embedding");
-        for (int t = 0; t < n; t++) {
-            int id = tokens[off + t];
-            if (id < 0 || id >= config.vocabSize()) {
-                throw new IllegalArgumentException("token id " + id + " outside the vocabulary [0, " + config.vocabSize() + ")");
-            }
-        }
+    protected void computeEmbedding(int[] tokens, int off, int n, float[] hidden) {
         enter();
         int chunk = forward.maxBatch();
         for (int r0 = 0; r0 < n; r0 += chunk) {
@@ -169,7 +159,7 @@ public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> {
 
     @Override
     public void logits(float[] hidden, int rows, float[] out) {
-        if (lmHead == null || !spec.lmHead()) throw new IllegalStateException("stage " + spec.layers() + " has no LM head");
+        if (lmHead == null || !spec().lmHead()) throw new IllegalStateException("stage " + spec().layers() + " has no LM head");
         enter();
         startTimer();
         int chunk = forward.maxBatch();
@@ -197,7 +187,7 @@ public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> {
     }
 
     private void enter() {
-        if (closed) throw new IllegalStateException(spec + " on CUDA device " + settings.device() + " is closed");
+        if (closed) throw new IllegalStateException(spec() + " on CUDA device " + settings.device() + " is closed");
         device.makeCurrent();
     }
 
@@ -206,6 +196,6 @@ public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> {
     }
 
     private void stopTimer(String what, int rows) {
-        if (timer != null) log.debug("{} {}: {} rows in {} ms (device time)", spec, what, rows, timer.stop());
+        if (timer != null) log.debug("{} {}: {} rows in {} ms (device time)", spec(), what, rows, timer.stop());
     }
 }

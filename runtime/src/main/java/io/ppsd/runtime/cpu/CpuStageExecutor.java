@@ -18,8 +18,6 @@ public final class CpuStageExecutor extends LayerStackExecutor<KvCache> {
     /** Positions computed together in prefill/verification; bounds scratch memory. */
     public static final int DEFAULT_MAX_BATCH = 32;
 
-    private final ModelConfig config;
-    private final StageSpec spec;
     private final LayerWeights[] layers;
     private final Matrix embedding;
     private final float[] finalNorm;
@@ -37,8 +35,7 @@ public final class CpuStageExecutor extends LayerStackExecutor<KvCache> {
     public CpuStageExecutor(ModelFiles files, StageSpec spec, CoreGroup cores, boolean ownsCores, int maxBatch, LoadProgress progress) {
         super(files.config(), spec, maxBatch);
         useBudget(KvBudget.javaHeap());
-        this.config = files.config();
-        this.spec = spec;
+        ModelConfig config = files.config();
         this.cores = cores;
         this.ownsCores = ownsCores;
         int total = spec.layers().count() + (spec.embedding() ? 1 : 0) + (spec.lmHead() ? 1 : 0) + (spec.drafts() ? 1 : 0);
@@ -82,7 +79,7 @@ public final class CpuStageExecutor extends LayerStackExecutor<KvCache> {
 
     @Override
     protected KvCache newCache(int layerCount) {
-        return new KvCache(layerCount, config.kvDim(), config.maxPositions());
+        return new KvCache(layerCount, config().kvDim(), config().maxPositions());
     }
 
     @Override
@@ -106,21 +103,14 @@ public final class CpuStageExecutor extends LayerStackExecutor<KvCache> {
     }
 
     @Override
-    public void embed(int[] tokens, int off, int n, float[] hidden) {
-        if (embedding == null) throw new IllegalStateException("stage " + spec.layers() + " has no embedding");
-        int dim = config.hiddenSize();
-        for (int t = 0; t < n; t++) {
-            int id = tokens[off + t];
-            if (id < 0 || id >= config.vocabSize()) {
-                throw new IllegalArgumentException("token id " + id + " outside the vocabulary [0, " + config.vocabSize() + ")");
-            }
-            embedding.row(id, hidden, t * dim);
-        }
+    protected void computeEmbedding(int[] tokens, int off, int n, float[] hidden) {
+        int dim = config().hiddenSize();
+        for (int t = 0; t < n; t++) embedding.row(tokens[off + t], hidden, t * dim);
     }
 
     @Override
     public void logits(float[] hidden, int rows, float[] out) {
-        if (lmHead == null) throw new IllegalStateException("stage " + spec.layers() + " has no LM head");
+        if (lmHead == null) throw new IllegalStateException("stage " + spec().layers() + " has no LM head");
         forward.logits(finalNorm, lmHead, hidden, rows, out);
     }
 

@@ -27,6 +27,8 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
     private KvBudget budget = KvBudget.unlimited();
     /** Per segment of a batch being computed: its cache, and rows already done. */
     private final java.util.ArrayList<C> batchCaches = new java.util.ArrayList<>();
+    /** Reused for calls of one sequence, so they allocate nothing. */
+    private final StageBatch oneSequence = new StageBatch();
 
     protected LayerStackExecutor(ModelConfig config, StageSpec spec, int maxBatch) {
         if (spec.layers().to() > config.numLayers()) {
@@ -116,6 +118,22 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
     /** A head without a layer: its norm and projection of row {@code row} of {@code hidden}. */
     protected abstract void computeHeadProjection(float[] hidden, int row, float[] logits);
 
+    /** The embedding rows of {@code n} token ids, already checked against the vocabulary. */
+    protected abstract void computeEmbedding(int[] tokens, int off, int n, float[] hidden);
+
+    /** Checks the ids (a bad one is the request's fault, and names itself), then embeds them. */
+    @Override
+    public final void embed(int[] tokens, int off, int n, float[] hidden) {
+        if (!spec.embedding()) throw new IllegalStateException("stage " + spec.layers() + " has no embedding");
+        for (int t = 0; t < n; t++) {
+            int id = tokens[off + t];
+            if (id < 0 || id >= config.vocabSize()) {
+                throw new IllegalArgumentException("token id " + id + " outside the vocabulary [0, " + config.vocabSize() + ")");
+            }
+        }
+        computeEmbedding(tokens, off, n, hidden);
+    }
+
     /** Called before a sequence's caches are freed (a device may still be using them). */
     protected void beforeRelease() {}
 
@@ -163,20 +181,11 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
         return maxBatch;
     }
 
+    /** A call for one sequence: a batch of one segment (the same rules, the same chunking). */
     @Override
     public final void forward(long seq, int startPos, int n, float[] hidden) {
-        C cache = caches.get(seq);
-        if (cache == null) cache = caches.put(seq, newCache(spec.layers().count()));
-        requireAt(cache, seq, startPos, false);
-        budgetFor(cache, seq, startPos + n);
-        cache.reserve(startPos + n);
-        for (int r0 = 0; r0 < n; r0 += maxBatch) {
-            int m = Math.min(maxBatch, n - r0);
-            chunk.clear();
-            chunk.add(cache, startPos + r0, m);
-            computeLayers(chunk, hidden, r0);
-            cache.setLength(startPos + r0 + m);
-        }
+        oneSequence.clear();
+        forward(oneSequence.add(seq, startPos, n), hidden);
     }
 
     /**
