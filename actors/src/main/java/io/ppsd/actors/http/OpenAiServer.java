@@ -294,11 +294,9 @@ public final class OpenAiServer extends AllDirectives {
         });
         // Failures without a Failed event (no gateway, the gateway lost, the client's own deadline).
         request.result().exceptionally(failure -> {
-            Throwable t = failure instanceof java.util.concurrent.CompletionException && failure.getCause() != null ? failure.getCause() : failure;
-            FailureCode code = t instanceof PpsdClient.GenerationFailedException g ? g.code() : FailureCode.INTERNAL;
-            String reason = t instanceof PpsdClient.GenerationFailedException g ? g.reason() : String.valueOf(t.getMessage());
-            if (!first.complete(new GenerationEvent.Failed(request.requestId(), code, reason))) {
-                queue.offer(sse(errorBody(ApiError.of(code, reason))));
+            var failed = failedOf(request.requestId(), failure);
+            if (!first.complete(failed)) {
+                queue.offer(sse(errorBody(ApiError.of(failed.code(), failed.reason()))));
                 queue.complete();
             }
             return null;
@@ -311,9 +309,15 @@ public final class OpenAiServer extends AllDirectives {
     }
 
     private static ApiError failureOf(Throwable failure) {
+        var failed = failedOf("", failure);
+        return ApiError.of(failed.code(), failed.reason());
+    }
+
+    /** A client-side failure of a request as the gateway's coded failure (INTERNAL when it is not one). */
+    private static GenerationEvent.Failed failedOf(String requestId, Throwable failure) {
         Throwable t = failure instanceof java.util.concurrent.CompletionException && failure.getCause() != null ? failure.getCause() : failure;
-        if (t instanceof PpsdClient.GenerationFailedException g) return ApiError.of(g.code(), g.reason());
-        return ApiError.of(FailureCode.INTERNAL, String.valueOf(t.getMessage()));
+        if (t instanceof PpsdClient.GenerationFailedException g) return new GenerationEvent.Failed(requestId, g.code(), g.reason());
+        return new GenerationEvent.Failed(requestId, FailureCode.INTERNAL, String.valueOf(t.getMessage()));
     }
 
     static HttpResponse error(ApiError e) {
