@@ -35,7 +35,7 @@ public final class InProcessPipeline implements Decoder {
     public record Chaos(long seed, int maxHopDelayMicros, int maxStageDelayMicros) {
         public static final Chaos NONE = new Chaos(0, 0, 0);
 
-        boolean active() {
+        public boolean active() {
             return maxHopDelayMicros > 0 || maxStageDelayMicros > 0;
         }
     }

@@ -38,6 +38,14 @@ public final class Verifier {
         if (draftProbs == null) throw new IllegalArgumentException("speculative sampling needs the draft distribution");
         float[] q = sampler.distribution(logits, off, history, historyLength);
         Sampler.requireFinite(logits, off, Sampler.argmax(logits, off, residual.length));
+        return verify(draft, draftProbs, q);
+    }
+
+    /**
+     * Speculative sampling on given distributions: {@code draftProbs} the one the draft was drawn
+     * from, {@code q} the verifying model's (as {@link Sampler#distribution} makes it).
+     */
+    public Verdict verify(int draft, float[] draftProbs, float[] q) {
         float p = draftProbs[draft];
         if (p > 0 && sampler.uniform() < Math.min(1.0, q[draft] / p)) return new Verdict(true, draft);
         double sum = 0;
@@ -48,6 +56,18 @@ public final class Verifier {
         if (sum <= 0) return new Verdict(false, sampler.draw(q)); // p == q up to rounding: q itself
         for (int i = 0; i < residual.length; i++) residual[i] /= (float) sum;
         return new Verdict(false, sampler.draw(residual));
+    }
+
+    /** A token drawn from a distribution of the verifying model (the bonus token of a window). */
+    public int draw(float[] q) {
+        return sampler.draw(q);
+    }
+
+    /** The verifying model's sampling distribution of a logits row (an internal buffer, valid until the next call). */
+    public float[] distribution(float[] logits, int off, int[] history, int historyLength) {
+        float[] q = sampler.distribution(logits, off, history, historyLength);
+        Sampler.requireFinite(logits, off, Sampler.argmax(logits, off, residual.length));
+        return q;
     }
 
     /** A token drawn from the full model alone (after prefill, and the bonus token of EESD). */

@@ -25,6 +25,22 @@ public record RandomModel(int layers, int hidden, int heads, int kvHeads, int ff
     }
 
     public Path write(Path dir, int exitLayer, float lateScale) {
+        return write(dir, exitLayer, lateScale, layers);
+    }
+
+    /**
+     * The same model cut after its first {@code keptLayers} layers (the same embedding, final norm
+     * and LM head): a separate, smaller model with the same vocabulary — the draft model of a
+     * PipeSpec hierarchy whose target is {@code write(dir, exitLayer, lateScale)}. Its predictions
+     * agree with the full model's the more, the smaller {@code lateScale} (0: always, for
+     * {@code keptLayers ≥ exitLayer}).
+     */
+    public Path writeTruncated(Path dir, int exitLayer, float lateScale, int keptLayers) {
+        if (keptLayers < 1 || keptLayers > layers) throw new IllegalArgumentException("kept layers " + keptLayers + " not in [1, " + layers + "]");
+        return write(dir, exitLayer, lateScale, keptLayers);
+    }
+
+    private Path write(Path dir, int exitLayer, float lateScale, int keptLayers) {
         try {
             Files.createDirectories(dir.resolve("exit_heads"));
             int headDim = hidden / heads;
@@ -34,7 +50,7 @@ public record RandomModel(int layers, int hidden, int heads, int kvHeads, int ff
                      "num_key_value_heads": %d, "head_dim": %d, "vocab_size": %d, "max_position_embeddings": %d,
                      "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": false,
                      "bos_token_id": 0, "eos_token_id": 1, "hidden_act": "silu", "torch_dtype": "float32"}
-                    """.formatted(hidden, ffn, layers, heads, kvHeads, headDim, vocab, maxPositions));
+                    """.formatted(hidden, ffn, keptLayers, heads, kvHeads, headDim, vocab, maxPositions));
             var random = new SplittableRandom(seed);
             Map<String, float[]> t = new LinkedHashMap<>();
             Map<String, long[]> shapes = new LinkedHashMap<>();
@@ -42,6 +58,12 @@ public record RandomModel(int layers, int hidden, int heads, int kvHeads, int ff
             for (int i = 0; i < layers; i++) {
                 float outScale = i >= exitLayer ? lateScale : 1f;
                 layer(t, shapes, "model.layers." + i + ".", random, outScale);
+            }
+            for (int i = keptLayers; i < layers; i++) {
+                for (String suffix : LAYER_TENSORS) {
+                    t.remove("model.layers." + i + "." + suffix);
+                    shapes.remove("model.layers." + i + "." + suffix);
+                }
             }
             ones(t, shapes, "model.norm.weight", random, hidden);
             put(t, shapes, "lm_head.weight", random, 1.0f, vocab, hidden);
@@ -63,6 +85,10 @@ public record RandomModel(int layers, int hidden, int heads, int kvHeads, int ff
             throw new UncheckedIOException(e);
         }
     }
+
+    private static final String[] LAYER_TENSORS = {"input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+            "self_attn.v_proj.weight", "self_attn.o_proj.weight", "post_attention_layernorm.weight", "mlp.gate_proj.weight",
+            "mlp.up_proj.weight", "mlp.down_proj.weight"};
 
     private void layer(Map<String, float[]> t, Map<String, long[]> s, String p, SplittableRandom r, float outScale) {
         int headDim = hidden / heads;

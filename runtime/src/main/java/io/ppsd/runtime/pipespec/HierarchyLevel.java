@@ -1,0 +1,305 @@
+package io.ppsd.runtime.pipespec;
+
+import io.ppsd.runtime.decode.Sampler;
+import io.ppsd.runtime.decode.SamplingParams;
+import io.ppsd.runtime.pipespec.LevelMessage.Proposed;
+import io.ppsd.runtime.pipespec.LevelMessage.Verdict;
+import io.ppsd.runtime.speculative.Verifier;
+import java.util.Arrays;
+
+/**
+ * One level of a PipeSpec hierarchy for one sequence: the rules, not the transport. The in-process
+ * driver ({@link PipeSpecDecoder}) and the level actors both feed it messages and call
+ * {@link #step()} when {@link #canStep()}; it runs its model and sends what follows through its
+ * {@link Outbox}.
+ *
+ * <p>Each level holds its own view of the sequence: the prompt, then its tokens; the last one is
+ * <em>pending</em> (its KV entries not computed yet). The smallest level (0) drafts one token per
+ * step, autoregressively, as long as it is less than {@code lead} tokens ahead of what the level
+ * above has settled (the bounded buffer). Every higher level takes the tokens the level below
+ * proposed — up to its window, never waiting for more than are there — runs them with its pending
+ * token in one call, keeps the longest prefix its model confirms plus one token of its own (the
+ * correction, or the bonus after a fully accepted window) and proposes those upward. The top
+ * level's tokens are final.
+ *
+ * <p>A mismatch makes a level send a correction down: the level below replaces its token at that
+ * position, drops everything after it (tokens and KV entries), bumps its epoch, and passes the
+ * correction further down. Messages between two levels arrive in the order they were sent (both
+ * transports guarantee it), so epochs are enough to tell stale proposals: a level counts the
+ * corrections it sent down and drops proposals stamped with an older count. A correction is never
+ * stale: the level above only corrects tokens of the current epoch.
+ *
+ * <p>Greedy: every top token is the target's argmax after the top's own prefix, so the output is
+ * the target's greedy output for any timing. Sampling: each pair of levels applies speculative
+ * sampling ({@link Verifier}) with the distribution the proposed token follows at the level below
+ * — the level's own model distribution at that position, which is also the marginal of a token it
+ * kept or corrected — so each level's tokens follow its own model and the top's the target's.
+ */
+public final class HierarchyLevel {
+
+    /** Where a level's messages go: proposals to the level above (the top's: final tokens), verdicts below. */
+    public interface Outbox {
+        void up(Proposed proposed);
+
+        void down(Verdict verdict);
+    }
+
+    /** Counters of one level for one sequence: drafts of the level below checked and kept, model calls, rows, rows thrown away. */
+    public record Stats(String level, long draftsVerified, long draftsAccepted, long calls, long rows, long wastedRows) {
+        public double acceptanceRate() {
+            return draftsVerified == 0 ? Double.NaN : (double) draftsAccepted / draftsVerified;
+        }
+    }
+
+    private final int index;
+    private final boolean top;
+    private final ModelLevel model;
+    private final long seq;
+    private final Outbox outbox;
+    private final boolean greedy;
+    private final Sampler drafter;
+    private final Verifier verifier;
+    private final WindowPolicy window;
+    private final int lead;
+    private final int limit;
+    private final int vocab;
+    private final int[] tokens;
+    private int length;
+    private int epoch;
+    private int belowEpoch;
+    private int aboveSettled;
+    // Proposals from below, indexed by position: unconsumed in [inStart, inEnd).
+    private final int[] inTokens;
+    private final float[][] inDists;
+    private int inStart, inEnd;
+    private final int[] rowTokens;
+    private final float[] hidden;
+    private final float[] logits;
+    private long verified, accepted, calls, rows, wasted;
+
+    /**
+     * @param index    0 for the smallest model, up to the target
+     * @param top      whether this is the target
+     * @param limit    the most tokens (prompt included) any level's sequence reaches
+     * @param lead     the most tokens a level runs ahead of what the level above has settled
+     * @param sampling the request's sampling; each level draws from its own stream
+     */
+    public HierarchyLevel(int index, boolean top, ModelLevel model, long seq, int[] prompt, int limit, int lead,
+                          WindowPolicy window, SamplingParams sampling, Outbox outbox) {
+        if (lead < 1) throw new IllegalArgumentException("a level's lead must be ≥ 1, got " + lead);
+        if (prompt.length >= limit) throw new IllegalArgumentException("the prompt leaves no room below the limit of " + limit + " tokens");
+        this.index = index;
+        this.top = top;
+        this.model = model;
+        this.seq = seq;
+        this.outbox = outbox;
+        this.greedy = sampling.isGreedy();
+        this.vocab = model.config().vocabSize();
+        SamplingParams own = sampling.withSeed(sampling.seed() + 0x9E3779B97F4A7C15L * (index + 1));
+        this.drafter = index == 0 ? new Sampler(own, vocab) : null;
+        this.verifier = index == 0 ? null : new Verifier(new Sampler(own.forVerifier(), vocab), vocab);
+        this.window = window.fresh();
+        this.lead = lead;
+        this.limit = limit;
+        int maxWindow = this.window.size();
+        this.tokens = Arrays.copyOf(prompt, limit);
+        this.length = prompt.length;
+        this.inTokens = new int[limit];
+        this.inDists = greedy ? null : new float[limit][];
+        this.inStart = this.inEnd = prompt.length;
+        this.aboveSettled = prompt.length;
+        // A correction can leave one more token uncomputed than the pending one (see computedUpTo).
+        this.rowTokens = new int[maxWindow + 2];
+        int dim = model.config().hiddenSize();
+        this.hidden = new float[Math.max(maxWindow + 2, prompt.length) * dim];
+        this.logits = new float[(maxWindow + 2) * vocab];
+    }
+
+    /** Reserves the sequence's KV space and computes every prompt position but the last (which is pending). */
+    public void prefill() {
+        model.release(seq);
+        model.admit(seq, limit);
+        if (length > 1) model.run(seq, 0, tokens, 0, length - 1, hidden, null);
+    }
+
+    public void receive(LevelMessage message) {
+        switch (message) {
+            case Proposed p -> propose(p);
+            case Verdict v -> verdict(v);
+        }
+    }
+
+    /** Whether {@link #step()} has work: a draft to make, or drafts to verify, within the lead. */
+    public boolean canStep() {
+        if (length >= limit) return false;
+        if (!top && length - aboveSettled >= lead) return false;
+        if (index == 0) return true;
+        return inEnd > inStart || length == limit - 1;
+    }
+
+    /** One model call: a draft (level 0) or the verification of a window of drafts. */
+    public void step() {
+        if (index == 0) draft();
+        else verify();
+    }
+
+    public Stats stats() {
+        return new Stats(model.name(), verified, accepted, calls, rows, wasted);
+    }
+
+    public int length() {
+        return length;
+    }
+
+    public void release() {
+        model.release(seq);
+    }
+
+    private void draft() {
+        int kv = computedUpTo();
+        int n = length - kv;
+        model.run(seq, kv, tokens, kv, n, hidden, logits);
+        count(n, 0);
+        int off = (n - 1) * vocab;
+        int token;
+        float[] dist = null;
+        if (greedy) {
+            token = drafter.sample(logits, off, tokens, length);
+        } else {
+            dist = drafter.distribution(logits, off, tokens, length).clone();
+            Sampler.requireFinite(logits, off, Sampler.argmax(logits, off, vocab));
+            token = drafter.draw(dist);
+        }
+        tokens[length++] = token;
+        outbox.up(new Proposed(seq, epoch, length - 1, new int[] {token}, greedy ? null : new float[][] {dist}));
+    }
+
+    /**
+     * Positions whose KV entries are computed: normally all but the pending token; one fewer after
+     * a correction at the position just past this level's sequence (the old pending token, at
+     * m − 1, was never computed and now precedes the corrected one).
+     */
+    private int computedUpTo() {
+        int kv = model.length(seq);
+        if (kv < length - 2 || kv > length - 1) {
+            throw new IllegalStateException(model.name() + ": " + kv + " computed positions for a sequence of " + length + " tokens");
+        }
+        return kv;
+    }
+
+    private void verify() {
+        int base = length;
+        int w = Math.max(0, Math.min(Math.min(inEnd - inStart, window.size()), limit - base - 1));
+        int kv = computedUpTo();
+        int pre = base - 1 - kv; // rows before the pending token's, to catch up after a correction
+        System.arraycopy(tokens, kv, rowTokens, 0, pre + 1);
+        System.arraycopy(inTokens, base, rowTokens, pre + 1, w);
+        long t0 = System.nanoTime();
+        model.run(seq, kv, rowTokens, 0, pre + w + 1, hidden, logits);
+        long nanos = System.nanoTime() - t0;
+        float[][] dists = greedy || top ? null : new float[w + 1][];
+        for (int j = 0; j <= w; j++) {
+            int off = (pre + j) * vocab;
+            int token;
+            boolean kept = false;
+            float[] q = greedy ? null : verifier.distribution(logits, off, tokens, length);
+            if (j < w) {
+                int draft = rowTokens[pre + j + 1];
+                if (greedy) {
+                    token = verifier.sample(logits, off, tokens, length);
+                    kept = token == draft;
+                } else {
+                    if (dists != null) dists[j] = q.clone();
+                    var v = verifier.verify(draft, inDists[base + j], q);
+                    token = v.token();
+                    kept = v.accepted();
+                }
+                verified++;
+                if (kept) accepted++;
+            } else {
+                if (dists != null) dists[j] = q.clone();
+                token = greedy ? verifier.sample(logits, off, tokens, length) : verifier.draw(q);
+            }
+            tokens[length++] = token;
+            if (!kept) break;
+        }
+        int keptDrafts = length - base - 1;
+        // Positions base-1 .. base+w-1 were computed; those up to base+keptDrafts-1 hold confirmed tokens.
+        model.truncate(seq, length - 1);
+        count(pre + w + 1, w - keptDrafts);
+        window.observe(w, keptDrafts, nanos);
+        outbox.up(new Proposed(seq, epoch, base, Arrays.copyOfRange(tokens, base, length),
+                dists == null ? null : Arrays.copyOf(dists, length - base)));
+        if (keptDrafts < w) {
+            correctBelow(base + keptDrafts);
+        } else {
+            consume(base + w);
+            outbox.down(Verdict.progress(seq, belowEpoch, length));
+            reconcile();
+        }
+    }
+
+    private void propose(Proposed p) {
+        if (index == 0) throw new IllegalStateException("the smallest level has no level below to propose to it");
+        if (p.epoch() != belowEpoch) return; // made before the level below applied our latest correction
+        if (p.position() != inEnd) {
+            throw new IllegalStateException(model.name() + ": proposal at position " + p.position() + " but the next expected is " + inEnd);
+        }
+        if (inEnd + p.tokens().length > limit) throw new IllegalStateException(model.name() + ": proposal past the limit of " + limit);
+        for (int i = 0; i < p.tokens().length; i++) {
+            inTokens[inEnd] = p.tokens()[i];
+            if (inDists != null) inDists[inEnd] = p.distributions()[i];
+            inEnd++;
+        }
+        reconcile();
+    }
+
+    private void verdict(Verdict v) {
+        if (top) throw new IllegalStateException("the top level has no level above");
+        aboveSettled = v.settled();
+        if (!v.corrects()) return;
+        int m = v.correctedAt();
+        if (v.epoch() != epoch + 1 || m > length || m < 1) {
+            throw new IllegalStateException(model.name() + ": correction at " + m + " epoch " + v.epoch() + " does not fit length " + length
+                    + " epoch " + epoch);
+        }
+        epoch = v.epoch();
+        wasted += Math.max(0, model.length(seq) - m);
+        length = m;
+        tokens[length++] = v.correction();
+        model.truncate(seq, m);
+        if (index > 0) correctBelow(m);
+    }
+
+    /** Checks proposals at positions this level already has: a match is consumed, a mismatch corrected. */
+    private void reconcile() {
+        while (inEnd > inStart && inStart < length) {
+            verified++;
+            if (inTokens[inStart] != tokens[inStart]) {
+                correctBelow(inStart);
+                return;
+            }
+            accepted++;
+            consume(inStart + 1);
+        }
+    }
+
+    /** The level below was wrong from position {@code m}: our token there replaces its own. */
+    private void correctBelow(int m) {
+        belowEpoch++;
+        outbox.down(new Verdict(seq, belowEpoch, length, m, tokens[m]));
+        consume(inEnd);
+        inStart = inEnd = m + 1;
+    }
+
+    private void consume(int upTo) {
+        if (inDists != null) Arrays.fill(inDists, inStart, upTo, null);
+        inStart = upTo;
+    }
+
+    private void count(int callRows, int wastedRows) {
+        calls++;
+        rows += callRows;
+        wasted += wastedRows;
+    }
+}
