@@ -32,8 +32,9 @@ final class ServingNode implements AutoCloseable {
     private final PipelineRegistry registry;
 
     /** {@code extraConfig}: HOCON over the node's own (%1$s is the model directory), e.g. gateway limits and chaos. */
-    private ServingNode(Path tmp, String extraConfig) {
+    private ServingNode(Path tmp, String extraConfig, java.util.function.Consumer<Path> beside) {
         modelDir = TestModels.write(MODEL, tmp.resolve("m"), 2, 0.5f);
+        beside.accept(modelDir);
         try {
             Files.copy(Path.of("../models/ppsd-mini/tokenizer_config.json"), modelDir.resolve("tokenizer_config.json"));
         } catch (IOException e) {
@@ -50,7 +51,12 @@ final class ServingNode implements AutoCloseable {
     }
 
     static ServingNode start(Path tmp, String extraConfig) {
-        return new ServingNode(tmp, extraConfig);
+        return new ServingNode(tmp, extraConfig, dir -> {});
+    }
+
+    /** {@code beside}: writes more model directories (e.g. draft models) next to the model before the node starts. */
+    static ServingNode start(Path tmp, String extraConfig, java.util.function.Consumer<Path> beside) {
+        return new ServingNode(tmp, extraConfig, beside);
     }
 
     /** Binds a front end serving {@code models} (name → pipeline) with these keys; its base URL (no /v1). */

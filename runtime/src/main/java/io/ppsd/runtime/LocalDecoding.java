@@ -9,10 +9,15 @@ import io.ppsd.runtime.decode.GenerationResult;
 import io.ppsd.runtime.decode.TokenListener;
 import io.ppsd.runtime.model.LoadProgress;
 import io.ppsd.runtime.model.ModelFiles;
+import io.ppsd.runtime.pipespec.ModelLevel;
+import io.ppsd.runtime.pipespec.PipeSpecDecoder;
+import io.ppsd.runtime.pipespec.WindowPolicy;
 import io.ppsd.runtime.ppsd.InProcessPipeline;
 import io.ppsd.runtime.speculative.DecodingPlan;
 import io.ppsd.runtime.speculative.EesdDecoder;
 import io.ppsd.runtime.stage.StageExecutor;
+import io.ppsd.runtime.stage.StageSpec;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -26,6 +31,7 @@ public final class LocalDecoding implements Decoder {
     private final DecodingPlan plan;
     private final List<StageExecutor> stages = new ArrayList<>();
     private final List<CoreGroup> coreGroups = new ArrayList<>();
+    private final List<ModelFiles> opened = new ArrayList<>();
     private final Decoder decoder;
 
     public LocalDecoding(ModelFiles files, DecodingPlan plan, int cores, LoadProgress progress) {
@@ -48,6 +54,24 @@ public final class LocalDecoding implements Decoder {
                 stages.addAll(plan.stages().open(plan.head(), spec -> new CpuStageExecutor(files, spec, perStage, progress)));
                 decoder = new InProcessPipeline(stages, CpuStageExecutor.DEFAULT_MAX_BATCH, InProcessPipeline.Chaos.NONE);
             }
+            case PIPESPEC -> {
+                // One thread per level; the target gets the cores the drafts leave (each draft one).
+                List<ModelLevel> levels = new ArrayList<>();
+                int drafts = plan.draftModels().size();
+                for (Path dir : plan.draftModels()) {
+                    var draftFiles = ModelFiles.open(dir);
+                    draftFiles.config(); // fail here, with the file's own message, when the config is bad
+                    opened.add(draftFiles);
+                    var stage = new CpuStageExecutor(draftFiles, StageSpec.whole(draftFiles.config().numLayers()), 1, progress);
+                    stages.add(stage);
+                    levels.add(new ModelLevel(dir.getFileName().toString(), List.of(stage)));
+                }
+                var target = new CpuStageExecutor(files, plan.specs().getFirst(), Math.max(1, cores - drafts), progress);
+                stages.add(target);
+                levels.add(new ModelLevel("target", List.of(target)));
+                var window = plan.adaptiveDraft() ? WindowPolicy.adaptive(plan.draftLength()) : WindowPolicy.fixed(plan.draftLength());
+                decoder = new PipeSpecDecoder(levels, window, PipeSpecDecoder.defaultLead(window), InProcessPipeline.Chaos.NONE);
+            }
             default -> throw new IllegalStateException("unknown strategy " + plan.strategy());
         }
     }
@@ -63,7 +87,8 @@ public final class LocalDecoding implements Decoder {
 
     @Override
     public String describe() {
-        return plan.describe() + (plan.strategy() == DecodingPlan.Strategy.PPSD ? " over threads" : "");
+        var s = plan.strategy();
+        return plan.describe() + (s == DecodingPlan.Strategy.PPSD || s == DecodingPlan.Strategy.PIPESPEC ? " over threads" : "");
     }
 
     @Override
@@ -71,5 +96,6 @@ public final class LocalDecoding implements Decoder {
         decoder.close();
         stages.forEach(StageExecutor::close);
         coreGroups.forEach(CoreGroup::close);
+        opened.forEach(ModelFiles::close);
     }
 }

@@ -67,14 +67,19 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object instead of streaming text.")
     boolean json;
 
-    @Option(names = "--strategy", defaultValue = "ppsd", description = "ar, eesd or ppsd (default ${DEFAULT-VALUE}).")
+    @Option(names = "--strategy", defaultValue = "ppsd", description = "ar, eesd, ppsd or pipespec (default ${DEFAULT-VALUE}).")
     String strategy;
 
-    @Option(names = "--draft-len", defaultValue = "4", description = "EESD draft length γ (default ${DEFAULT-VALUE}).")
+    @Option(names = "--draft-len", defaultValue = "4",
+            description = "EESD draft length γ; pipespec: the most drafts a level verifies per call (default ${DEFAULT-VALUE}).")
     int draftLength;
 
-    @Option(names = "--adaptive", description = "EESD: adapt γ to the observed acceptance.")
+    @Option(names = "--adaptive", description = "EESD: adapt γ to the observed acceptance; pipespec: adapt each level's window.")
     boolean adaptive;
+
+    @Option(names = "--draft-models", split = ",", paramLabel = "DIR",
+            description = "pipespec: the draft models, smallest first, each a model directory with the target's tokenizer; the target is --model.")
+    List<Path> draftModels = List.of();
 
     @Option(names = "--compare-ar", description = "Also run autoregressive decoding and report the speedup.")
     boolean compareAr;
@@ -94,7 +99,10 @@ final class GenerateCommand implements Callable<Integer> {
         Tokenizer tokenizer = Tokenizer.load(model.resolve("tokenizer.json"));
         try (ModelFiles files = ModelFiles.open(model)) {
             var config = files.config();
-            var plan = DecodingPlan.resolve(model, config, chosen, pipeline.head, pipeline.exitLayer, pipeline.stageSizes, draftLength, adaptive);
+            if (chosen != Strategy.PIPESPEC && !draftModels.isEmpty()) throw new IllegalArgumentException("--draft-models is for --strategy pipespec");
+            var plan = chosen == Strategy.PIPESPEC
+                    ? DecodingPlan.pipespec(config, draftModels, draftLength, adaptive)
+                    : DecodingPlan.resolve(model, config, chosen, pipeline.head, pipeline.exitLayer, pipeline.stageSizes, draftLength, adaptive);
             var encoder = PromptEncoder.of(tokenizer, config, model);
             var sampling = new SamplingParams(temperature, topK, topP, repetitionPenalty, seed);
             var request = new GenerationRequest(encoder.encode(prompt), maxTokens, sampling, encoder.stopTokenIds(), stop,
@@ -174,7 +182,9 @@ final class GenerateCommand implements Callable<Integer> {
         sp.put("acceptance_rate", r.speculation().acceptanceRate());
         sp.put("tokens_per_step", r.speculation().tokensPerStep());
         sp.put("wasted_stage_steps", r.speculation().wastedStageSteps());
-        sp.put("theoretical_speedup", plan.theory(r.speculation().acceptanceRate()));
+        double theory = plan.theory(r.speculation().acceptanceRate());
+        if (Double.isNaN(theory)) sp.putNull("theoretical_speedup");
+        else sp.put("theoretical_speedup", theory);
         var t = root.putObject("timings");
         t.put("prompt_tokens", r.timings().promptTokens());
         t.put("prompt_ms", r.timings().promptNanos() / 1e6);

@@ -164,7 +164,7 @@ public final class Gateway extends AbstractBehavior<Gateway.Command> {
             }
             var request = new GenerationRequest(prompt, g.params().maxTokens(), g.params().sampling(), stopTokens(g.params(), encoder, config.vocabSize()),
                     g.params().stopStrings(), () -> encoder.tokenizer().newTextStream()::next);
-            request.validate(config.vocabSize(), config.maxPositions());
+            request.validate(config.vocabSize(), pipeline.contextLength());
             return new Prepared(g, pipeline, request, encoder, null);
         } catch (RuntimeException e) {
             return new Prepared(g, pipeline, null, encoder, e);

@@ -92,7 +92,8 @@ public final class RequestSession extends AbstractBehavior<SessionCommand> {
         this.settings = settings;
         this.replyTo = replyTo;
         this.text = tokenizer.newTextStream();
-        this.account = new SequenceAccount(request, this::emit, pipeline.config().maxPositions(), pipeline.stageCount(), start);
+        this.account = new SequenceAccount(request, this::emit, pipeline.contextLength(), pipeline.stageCount(),
+                pipeline.pipespec() ? SequenceAccount.Clock.VERIFY_CALLS : SequenceAccount.Clock.PPSD, start);
         this.deadlineNanos = start + Duration.ofMillis(Math.max(1, deadlineMillis)).toNanos();
         var sharding = ClusterSharding.get(ctx.getSystem());
         this.stages = new EntityRef[pipeline.stageCount()];
@@ -111,7 +112,7 @@ public final class RequestSession extends AbstractBehavior<SessionCommand> {
         seq = ThreadLocalRandom.current().nextLong() & Long.MAX_VALUE;
         account.newAttempt();
         int[] tokens = account.committedPath();
-        int maxLength = Math.min(pipeline.config().maxPositions(), request.prompt().length + request.maxNewTokens());
+        int maxLength = Math.min(pipeline.contextLength(), request.prompt().length + request.maxNewTokens());
         // Under sampling a rebuilt attempt draws from a fresh stream: the distribution is unchanged.
         SamplingParams s = attempts > 1 ? request.sampling().withSeed(request.sampling().seed() + attempts) : request.sampling();
         var seqParams = new PipelineMessage.SequenceParams(tokens, maxLength, s, request.stopTokens(), pipeline.window());

@@ -3,6 +3,9 @@ package io.ppsd.actors.stage;
 import io.ppsd.actors.session.SessionCommand;
 import io.ppsd.runtime.model.LoadProgress;
 import io.ppsd.runtime.model.ModelFiles;
+import io.ppsd.runtime.pipespec.ModelLevel;
+import io.ppsd.runtime.pipespec.PipeSpecDecoder;
+import io.ppsd.runtime.pipespec.PipeSpecStage;
 import io.ppsd.runtime.ppsd.PipelineMessage;
 import io.ppsd.runtime.ppsd.PipelineOutbox;
 import io.ppsd.runtime.ppsd.PipelineStage;
@@ -12,6 +15,7 @@ import io.ppsd.runtime.stage.Device;
 import io.ppsd.runtime.stage.StageExecutor;
 import io.ppsd.runtime.stage.StageExecutorFactory;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -77,7 +81,7 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
             }
             try {
                 long t0 = System.nanoTime();
-                ModelFiles files = ModelFiles.open(def.modelDir());
+                ModelFiles files = ModelFiles.open(def.modelDir(index));
                 StageExecutor executor;
                 try {
                     executor = StageExecutorFactory.forBackend(device.get().backend()).open(files, def.spec(index), device.get(), LoadProgress.NONE);
@@ -138,7 +142,13 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
                         "chaos-link-" + k, org.apache.pekko.actor.typed.DispatcherSelector.fromConfig("ppsd.stage-dispatcher"));
             }
         }
-        this.logic = PipelineStage.forStage(stageIndex, pipeline.stageCount(), executor, pipeline.prefillChunk(), new Outbox());
+        if (pipeline.pipespec()) {
+            var level = new ModelLevel(pipeline.modelDir(stageIndex).getFileName().toString(), List.of(executor));
+            var window = pipeline.verifyWindow();
+            this.logic = new PipeSpecStage(stageIndex, pipeline.stageCount(), level, window, PipeSpecDecoder.defaultLead(window), new Outbox());
+        } else {
+            this.logic = PipelineStage.forStage(stageIndex, pipeline.stageCount(), executor, pipeline.prefillChunk(), new Outbox());
+        }
     }
 
     @Override
@@ -218,7 +228,7 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
     }
 
     private void scheduleStep() {
-        if (stageIndex == 0 && !stepPending) {
+        if (logic.takesSteps() && !stepPending) {
             stepPending = true;
             getContext().getSelf().tell(StageCommand.Step.INSTANCE);
         }
@@ -252,6 +262,11 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
         @Override
         public void toRelays(PipelineMessage message) {
             for (int k = 1; k < stages.length - 1; k++) send(k, new StageCommand.Deliver(message, sessions.get(message.seq())));
+        }
+
+        @Override
+        public void toStage(int stage, PipelineMessage message) {
+            send(stage, new StageCommand.Deliver(message, sessions.get(message.seq())));
         }
 
         @Override

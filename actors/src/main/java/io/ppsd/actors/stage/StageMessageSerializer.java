@@ -8,9 +8,11 @@ import io.ppsd.runtime.ppsd.PipelineMessage.Accepted;
 import io.ppsd.runtime.ppsd.PipelineMessage.Begin;
 import io.ppsd.runtime.ppsd.PipelineMessage.Finish;
 import io.ppsd.runtime.ppsd.PipelineMessage.Hidden;
+import io.ppsd.runtime.ppsd.PipelineMessage.Proposed;
 import io.ppsd.runtime.ppsd.PipelineMessage.Restart;
 import io.ppsd.runtime.ppsd.PipelineMessage.Rollback;
 import io.ppsd.runtime.ppsd.PipelineMessage.SequenceParams;
+import io.ppsd.runtime.ppsd.PipelineMessage.Verdict;
 import java.io.NotSerializableException;
 import java.nio.BufferUnderflowException;
 import java.nio.ByteBuffer;
@@ -33,7 +35,9 @@ public final class StageMessageSerializer extends SerializerWithStringManifest {
     private static final String MANIFEST = "D1", PROBE_MANIFEST = "P1";
     private static final int MAX_STAMPS = 1024;
     private static final int MAX_ARRAY = 64 << 20;
-    private static final byte BEGIN = 1, HIDDEN = 2, RESTART = 3, ACCEPTED = 4, ROLLBACK = 5, FINISH = 6;
+    private static final byte BEGIN = 1, HIDDEN = 2, RESTART = 3, ACCEPTED = 4, ROLLBACK = 5, FINISH = 6, PROPOSED = 7, VERDICT = 8;
+    /** The most tokens one PipeSpec proposal carries (a window plus its own token; far above any window). */
+    private static final int MAX_PROPOSED = 4096;
 
     private final ActorRefResolver resolver;
 
@@ -60,6 +64,10 @@ public final class StageMessageSerializer extends SerializerWithStringManifest {
         int size = 4 + session.length + 1 + 8 + 64;
         if (m instanceof Hidden h) size += 4 * h.hidden().length + (h.draftProbs() == null ? 0 : 4 * h.draftProbs().length) + paramsSize(h.params());
         if (m instanceof Begin b) size += paramsSize(b.params());
+        if (m instanceof Proposed p) {
+            size += 4 * p.tokens().length + 4;
+            if (p.distributions() != null) for (float[] dist : p.distributions()) size += 4 + 4 * dist.length;
+        }
         ByteBuffer buf = ByteBuffer.allocate(size).order(java.nio.ByteOrder.LITTLE_ENDIAN);
         buf.putInt(session.length).put(session);
         switch (m) {
@@ -78,6 +86,13 @@ public final class StageMessageSerializer extends SerializerWithStringManifest {
             case Accepted a -> buf.put(ACCEPTED).putLong(a.seq()).putInt(a.epoch()).putInt(a.pos());
             case Rollback r -> buf.put(ROLLBACK).putLong(r.seq()).putInt(r.epoch()).putInt(r.pos());
             case Finish f -> buf.put(FINISH).putLong(f.seq());
+            case Proposed p -> {
+                buf.put(PROPOSED).putLong(p.seq()).putInt(p.epoch()).putInt(p.position());
+                putInts(buf, p.tokens());
+                buf.putInt(p.distributions() == null ? -1 : p.distributions().length);
+                if (p.distributions() != null) for (float[] dist : p.distributions()) putFloats(buf, dist);
+            }
+            case Verdict v -> buf.put(VERDICT).putLong(v.seq()).putInt(v.epoch()).putInt(v.settled()).putInt(v.correctedAt()).putInt(v.correction());
         }
         byte[] out = new byte[buf.position()];
         buf.flip().get(out);
@@ -112,6 +127,26 @@ public final class StageMessageSerializer extends SerializerWithStringManifest {
                 case ACCEPTED -> new Accepted(seq, buf.getInt(), buf.getInt());
                 case ROLLBACK -> new Rollback(seq, buf.getInt(), buf.getInt());
                 case FINISH -> new Finish(seq);
+                case PROPOSED -> {
+                    int epoch = buf.getInt(), position = buf.getInt();
+                    int[] tokens = getInts(buf);
+                    int n = buf.getInt();
+                    if (tokens == null || tokens.length == 0 || tokens.length > MAX_PROPOSED || epoch < 0 || position < 0
+                            || (n != -1 && n != tokens.length)) {
+                        throw new IllegalArgumentException("inconsistent proposal header");
+                    }
+                    float[][] dists = n == -1 ? null : new float[n][];
+                    for (int i = 0; i < n; i++) {
+                        dists[i] = getFloats(buf);
+                        if (dists[i] == null) throw new IllegalArgumentException("proposal without the distribution of token " + i);
+                    }
+                    yield new Proposed(seq, epoch, position, tokens, dists);
+                }
+                case VERDICT -> {
+                    var v = new Verdict(seq, buf.getInt(), buf.getInt(), buf.getInt(), buf.getInt());
+                    if (v.epoch() < 0 || v.settled() < 0 || v.correctedAt() < -1) throw new IllegalArgumentException("inconsistent verdict");
+                    yield v;
+                }
                 default -> throw new IllegalArgumentException("unknown message type " + type);
             };
             if (buf.hasRemaining()) throw new IllegalArgumentException(buf.remaining() + " trailing bytes");

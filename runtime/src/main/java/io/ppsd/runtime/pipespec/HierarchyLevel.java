@@ -2,8 +2,9 @@ package io.ppsd.runtime.pipespec;
 
 import io.ppsd.runtime.decode.Sampler;
 import io.ppsd.runtime.decode.SamplingParams;
-import io.ppsd.runtime.pipespec.LevelMessage.Proposed;
-import io.ppsd.runtime.pipespec.LevelMessage.Verdict;
+import io.ppsd.runtime.ppsd.PipelineMessage;
+import io.ppsd.runtime.ppsd.PipelineMessage.Proposed;
+import io.ppsd.runtime.ppsd.PipelineMessage.Verdict;
 import io.ppsd.runtime.speculative.Verifier;
 import java.util.Arrays;
 
@@ -122,10 +123,12 @@ public final class HierarchyLevel {
         if (length > 1) model.run(seq, 0, tokens, 0, length - 1, hidden, null);
     }
 
-    public void receive(LevelMessage message) {
+    /** A {@link Proposed} from the level below or a {@link Verdict} from the level above. */
+    public void receive(PipelineMessage message) {
         switch (message) {
             case Proposed p -> propose(p);
             case Verdict v -> verdict(v);
+            default -> throw new IllegalArgumentException("a PipeSpec level does not take " + message.getClass().getSimpleName());
         }
     }
 

@@ -7,8 +7,9 @@ import io.ppsd.runtime.decode.OutputTracker;
 import io.ppsd.runtime.decode.SpeculationStats;
 import io.ppsd.runtime.decode.Timings;
 import io.ppsd.runtime.decode.TokenListener;
-import io.ppsd.runtime.pipespec.LevelMessage.Proposed;
-import io.ppsd.runtime.pipespec.LevelMessage.Verdict;
+import io.ppsd.runtime.ppsd.PipelineMessage;
+import io.ppsd.runtime.ppsd.PipelineMessage.Proposed;
+import io.ppsd.runtime.ppsd.PipelineMessage.Verdict;
 import io.ppsd.runtime.ppsd.InProcessPipeline.Chaos;
 import java.util.ArrayList;
 import java.util.List;
@@ -127,7 +128,7 @@ public final class PipeSpecDecoder implements Decoder {
                     state.prefill();
                     while (finished.getCount() > 0) {
                         Object m;
-                        while ((m = mailbox.poll()) != null && m != STOP) state.receive((LevelMessage) m);
+                        while ((m = mailbox.poll()) != null && m != STOP) state.receive((PipelineMessage) m);
                         if (m == STOP) break;
                         if (state.canStep()) {
                             pause(random, chaos.maxStageDelayMicros());
@@ -135,7 +136,7 @@ public final class PipeSpecDecoder implements Decoder {
                         } else {
                             m = mailbox.poll(100, TimeUnit.MILLISECONDS);
                             if (m == STOP) break;
-                            if (m != null) state.receive((LevelMessage) m);
+                            if (m != null) state.receive((PipelineMessage) m);
                         }
                     }
                 } catch (Throwable e) {

@@ -124,6 +124,11 @@ public final class DrafterStage implements PipelineStage {
     }
 
     @Override
+    public boolean takesSteps() {
+        return true;
+    }
+
+    @Override
     public boolean step() {
         for (int tries = roundRobin.size(); tries > 0; tries--) {
             Long seq = roundRobin.poll();

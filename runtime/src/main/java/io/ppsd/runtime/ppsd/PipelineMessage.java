@@ -46,4 +46,30 @@ public sealed interface PipelineMessage {
 
     /** Anyone → every stage: the sequence is over; free its caches. */
     record Finish(long seq) implements PipelineMessage {}
+
+    // PipeSpec (io.ppsd.runtime.pipespec): between the levels of a hierarchy of separate models.
+
+    /**
+     * PipeSpec level → the next larger model: tokens of the proposing level at positions
+     * {@code position ..}, produced in its {@code epoch} (the number of corrections it had applied).
+     * {@code distributions[i]} is the distribution the level's token at that position follows
+     * (sampling; null under greedy).
+     */
+    record Proposed(long seq, int epoch, int position, int[] tokens, float[][] distributions) implements PipelineMessage {}
+
+    /**
+     * PipeSpec level → the next smaller model: the sender's sequence is {@code settled} tokens long.
+     * With {@code correctedAt} ≥ 0 the receiver's token at that position was wrong: from there on its
+     * sequence is {@code correction}, it drops everything after, and its epoch becomes {@code epoch}.
+     */
+    record Verdict(long seq, int epoch, int settled, int correctedAt, int correction) implements PipelineMessage {
+
+        public static Verdict progress(long seq, int epoch, int settled) {
+            return new Verdict(seq, epoch, settled, -1, -1);
+        }
+
+        public boolean corrects() {
+            return correctedAt >= 0;
+        }
+    }
 }

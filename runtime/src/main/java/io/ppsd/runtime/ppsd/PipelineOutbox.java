@@ -18,6 +18,11 @@ public interface PipelineOutbox {
     /** To every stage, including the sender (end of a sequence). */
     void toAll(PipelineMessage.Finish message);
 
+    /** To stage {@code stage} (PipeSpec: the levels above and below). */
+    default void toStage(int stage, PipelineMessage message) {
+        throw new UnsupportedOperationException("this transport does not address stages by index");
+    }
+
     /** To the session: a committed token, in order. */
     void committed(long seq, int pos, int token, boolean wasDraft);
 

@@ -18,6 +18,11 @@ public interface PipelineStage {
         return false;
     }
 
+    /** Whether this stage has work of its own, so its driver must call {@link #step} between messages. */
+    default boolean takesSteps() {
+        return false;
+    }
+
     /** Sequences with state on this stage (for tests and leak checks). */
     int activeSequences();
 

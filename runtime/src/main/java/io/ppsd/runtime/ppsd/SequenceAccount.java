@@ -20,14 +20,27 @@ public final class SequenceAccount {
     private final GenerationRequest request;
     private final OutputTracker output;
     private final int stageCount;
+    private final Clock clock;
     private final long startNanos;
     private final StageReport[] reports;
     private int reported;
     private long firstTokenNanos;
     private long endNanos;
 
+    /**
+     * What a decoding step is. {@code PPSD}: one pipeline tick — one per verification, plus a refill
+     * of S − 1 per rejection. {@code VERIFY_CALLS}: one verification call of the last stage (PipeSpec:
+     * the target's calls, each checking a window of drafts).
+     */
+    public enum Clock { PPSD, VERIFY_CALLS }
+
     /** {@code startNanos}: when the request arrived (time to the first token counts from here). */
     public SequenceAccount(GenerationRequest request, TokenListener listener, int contextLength, int stageCount, long startNanos) {
+        this(request, listener, contextLength, stageCount, Clock.PPSD, startNanos);
+    }
+
+    public SequenceAccount(GenerationRequest request, TokenListener listener, int contextLength, int stageCount, Clock clock, long startNanos) {
+        this.clock = clock;
         this.request = request;
         this.output = new OutputTracker(request, listener, contextLength);
         this.stageCount = stageCount;
@@ -98,15 +111,19 @@ public final class SequenceAccount {
      * pipeline's own clock: one per verification, plus a refill of S − 1 per rejection.
      */
     public GenerationResult result() {
-        long wasted = 0, verified = 0, accepted = 0;
+        long wasted = 0, verified = 0, accepted = 0, calls = 0;
         for (StageReport r : reports) {
             if (r == null) continue;
             wasted += r.wastedPositions();
             verified += r.draftsVerified();
             accepted += r.draftsAccepted();
+            calls += r.verifyCalls();
         }
         int n = output.generatedCount();
-        long steps = verified + (long) (stageCount - 1) * (verified - accepted);
+        long steps = switch (clock) {
+            case PPSD -> verified + (long) (stageCount - 1) * (verified - accepted);
+            case VERIFY_CALLS -> calls;
+        };
         long end = endNanos != 0 ? endNanos : System.nanoTime();
         long promptNanos = firstTokenNanos == 0 ? 0 : firstTokenNanos - startNanos;
         long generationNanos = firstTokenNanos == 0 ? 0 : end - firstTokenNanos;

@@ -13,16 +13,17 @@ import java.util.Locale;
  * EESD's draft length γ. The command line, the in-process decoders and the actor pipeline's
  * definition all resolve their options here, so they agree on defaults and on error messages.
  */
-public record DecodingPlan(Strategy strategy, String head, int exitLayer, StagePlan stages, int draftLength, boolean adaptiveDraft) {
+public record DecodingPlan(Strategy strategy, String head, int exitLayer, StagePlan stages, int draftLength, boolean adaptiveDraft,
+                           List<Path> draftModels) {
 
     public enum Strategy {
-        AR, EESD, PPSD;
+        AR, EESD, PPSD, PIPESPEC;
 
         public static Strategy parse(String s) {
             try {
                 return valueOf(s.toUpperCase(Locale.ROOT));
             } catch (IllegalArgumentException e) {
-                throw new IllegalArgumentException("unknown strategy '" + s + "' (ar, eesd, ppsd)");
+                throw new IllegalArgumentException("unknown strategy '" + s + "' (ar, eesd, ppsd, pipespec)");
             }
         }
 
@@ -31,9 +32,42 @@ public record DecodingPlan(Strategy strategy, String head, int exitLayer, StageP
         }
     }
 
+    public DecodingPlan {
+        draftModels = List.copyOf(draftModels);
+        if ((strategy == Strategy.PIPESPEC) == draftModels.isEmpty()) {
+            throw new IllegalArgumentException(strategy == Strategy.PIPESPEC
+                    ? "pipespec needs at least one draft model (--draft-models DIR[,DIR...], smallest first)"
+                    : "draft models are for the pipespec strategy only, not " + strategy.id());
+        }
+    }
+
+    public DecodingPlan(Strategy strategy, String head, int exitLayer, StagePlan stages, int draftLength, boolean adaptiveDraft) {
+        this(strategy, head, exitLayer, stages, draftLength, adaptiveDraft, List.of());
+    }
+
     /** Plain autoregressive decoding: the whole model on one stage. */
     public static DecodingPlan autoregressive(int numLayers) {
         return new DecodingPlan(Strategy.AR, null, numLayers, StagePlan.ofSizes(numLayers, numLayers), 0, false);
+    }
+
+    /**
+     * PipeSpec: the target (the model of {@code config}) verifies the drafts of the separate models
+     * in {@code draftModels}, smallest first, each verifying the one before it; {@code window} the
+     * most drafts a level verifies per call ({@code adaptive}: the bound follows acceptance and call
+     * times). Each draft directory must hold a model with the target's vocabulary.
+     */
+    public static DecodingPlan pipespec(ModelConfig config, List<Path> draftModels, int window, boolean adaptive) {
+        if (draftModels == null || draftModels.isEmpty()) {
+            throw new IllegalArgumentException("pipespec needs at least one draft model (--draft-models DIR[,DIR...], smallest first)");
+        }
+        if (window < 1) throw new IllegalArgumentException("the verification window must be ≥ 1, got " + window);
+        for (Path d : draftModels) {
+            if (!java.nio.file.Files.isRegularFile(d.resolve("config.json"))) {
+                throw new IllegalArgumentException("draft model " + d + " is not a model directory (no config.json)");
+            }
+        }
+        int n = config.numLayers();
+        return new DecodingPlan(Strategy.PIPESPEC, null, n, StagePlan.ofSizes(n, n), window, adaptive, draftModels);
     }
 
     /**
@@ -72,7 +106,7 @@ public record DecodingPlan(Strategy strategy, String head, int exitLayer, StageP
 
     /** The stage specs: the first drafts with the head (none for AR), the last holds the LM head. */
     public List<StageSpec> specs() {
-        if (strategy == Strategy.AR) return List.of(StageSpec.whole(numLayers()));
+        if (strategy == Strategy.AR || strategy == Strategy.PIPESPEC) return List.of(StageSpec.whole(numLayers()));
         return stages.specs(head);
     }
 
@@ -82,6 +116,7 @@ public record DecodingPlan(Strategy strategy, String head, int exitLayer, StageP
             case AR -> 1;
             case EESD -> SpeedupTheory.eesd(alpha, draftLength, numLayers(), exitLayer);
             case PPSD -> SpeedupTheory.ppsd(alpha, numLayers(), exitLayer);
+            case PIPESPEC -> Double.NaN; // depends on the models' relative costs: measured by the harness, not predicted
         };
     }
 
@@ -91,6 +126,7 @@ public record DecodingPlan(Strategy strategy, String head, int exitLayer, StageP
             case AR -> "1.00x";
             case EESD -> String.format(Locale.ROOT, "S_EESD(α, γ=%d) = %.2fx", draftLength, theory(alpha));
             case PPSD -> String.format(Locale.ROOT, "ρ*(α) = %.2fx", theory(alpha));
+            case PIPESPEC -> "no closed form here (it depends on the draft models' cost; see the benchmark)";
         };
     }
 
@@ -100,6 +136,8 @@ public record DecodingPlan(Strategy strategy, String head, int exitLayer, StageP
             case AR -> "ar";
             case EESD -> "eesd(head=" + head + ", E=" + exitLayer + ", γ=" + draftLength + (adaptiveDraft ? " adaptive" : "") + ")";
             case PPSD -> "ppsd(head=" + head + ", E=" + exitLayer + ", stages=" + stageCount() + " " + stages + ")";
+            case PIPESPEC -> "pipespec(drafts=" + draftModels.stream().map(p -> p.getFileName().toString()).toList()
+                    + ", window" + (adaptiveDraft ? "≤" : "=") + draftLength + (adaptiveDraft ? " adaptive" : "") + ")";
         };
     }
 }

@@ -1,0 +1,152 @@
+package io.ppsd.runtime.pipespec;
+
+import io.ppsd.runtime.ppsd.PipelineMessage;
+import io.ppsd.runtime.ppsd.PipelineMessage.Begin;
+import io.ppsd.runtime.ppsd.PipelineMessage.Finish;
+import io.ppsd.runtime.ppsd.PipelineMessage.Proposed;
+import io.ppsd.runtime.ppsd.PipelineMessage.Verdict;
+import io.ppsd.runtime.ppsd.PipelineOutbox;
+import io.ppsd.runtime.ppsd.PipelineStage;
+import io.ppsd.runtime.ppsd.SequenceFailedException;
+import io.ppsd.runtime.ppsd.StageReport;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One level of a PipeSpec hierarchy as a pipeline stage of the actor transport: stage k of the
+ * pipeline is model k (smallest first, the target last), and it serves many sequences, each with
+ * its own {@link HierarchyLevel}. The session's {@link Begin} reaches level 0, which passes it up
+ * level by level (each prefills while passing it on); the target's tokens go to the session as
+ * commits, in order; {@link Finish} frees a sequence and sends this level's report. Every level
+ * takes steps of its own ({@link #step}: one model call for one sequence, in turn), so corrections
+ * arriving in the mailbox are seen between calls.
+ */
+public final class PipeSpecStage implements PipelineStage {
+    private final int index;
+    private final int levels;
+    private final ModelLevel model;
+    private final WindowPolicy window;
+    private final int lead;
+    private final PipelineOutbox out;
+    private final Map<Long, HierarchyLevel> sequences = new LinkedHashMap<>();
+    private final List<Long> turn = new ArrayList<>();
+    private int next;
+
+    public PipeSpecStage(int index, int levels, ModelLevel model, WindowPolicy window, int lead, PipelineOutbox out) {
+        if (levels < 2) throw new IllegalArgumentException("PipeSpec needs at least one draft model and the target");
+        if (index < 0 || index >= levels) throw new IllegalArgumentException("no level " + index + " in a hierarchy of " + levels);
+        this.index = index;
+        this.levels = levels;
+        this.model = model;
+        this.window = window;
+        this.lead = lead;
+        this.out = out;
+    }
+
+    private boolean top() {
+        return index == levels - 1;
+    }
+
+    @Override
+    public void handle(PipelineMessage message) {
+        long seq = message.seq();
+        switch (message) {
+            case Begin b -> begin(b);
+            case Proposed p -> deliver(seq, p);
+            case Verdict v -> deliver(seq, v);
+            case Finish f -> finish(seq);
+            default -> throw new IllegalArgumentException("a PipeSpec level does not take " + message.getClass().getSimpleName());
+        }
+    }
+
+    private void begin(Begin b) {
+        long seq = b.seq();
+        finish(seq);
+        var params = b.params();
+        HierarchyLevel.Outbox outbox = new HierarchyLevel.Outbox() {
+            @Override
+            public void up(Proposed p) {
+                if (!top()) {
+                    out.toStage(index + 1, p);
+                    return;
+                }
+                int n = p.tokens().length;
+                // All but the last token of a window are drafts the target kept; the last is its own.
+                for (int i = 0; i < n; i++) out.committed(seq, p.position() + i, p.tokens()[i], i < n - 1);
+            }
+
+            @Override
+            public void down(Verdict v) {
+                out.toStage(index - 1, v);
+            }
+        };
+        if (!top()) out.toStage(index + 1, b);
+        var level = new HierarchyLevel(index, top(), model, seq, params.prompt(), params.maxLength(), lead, window, params.sampling(), outbox);
+        sequences.put(seq, level);
+        turn.add(seq);
+        try {
+            level.prefill();
+        } catch (RuntimeException e) {
+            drop(seq);
+            throw new SequenceFailedException(seq, e);
+        }
+    }
+
+    private void deliver(long seq, PipelineMessage m) {
+        var level = sequences.get(seq);
+        if (level == null) return; // the sequence ended here already: a message still in flight
+        try {
+            level.receive(m);
+        } catch (RuntimeException e) {
+            drop(seq);
+            throw new SequenceFailedException(seq, e);
+        }
+    }
+
+    private void finish(long seq) {
+        var level = sequences.get(seq);
+        if (level == null) return;
+        var s = level.stats();
+        out.report(seq, new StageReport(index, s.rows(), s.wastedRows(), 0, top() ? s.draftsVerified() : 0,
+                top() ? s.draftsAccepted() : 0, top() ? s.calls() : 0));
+        drop(seq);
+    }
+
+    private void drop(long seq) {
+        var level = sequences.remove(seq);
+        turn.remove(seq);
+        if (level != null) level.release();
+    }
+
+    /** One model call for the next sequence (in turn) that has work; false when none has. */
+    @Override
+    public boolean step() {
+        for (int i = 0; i < turn.size(); i++) {
+            int k = (next + i) % turn.size();
+            long seq = turn.get(k);
+            var level = sequences.get(seq);
+            if (!level.canStep()) continue;
+            next = k + 1;
+            try {
+                level.step();
+            } catch (RuntimeException e) {
+                drop(seq);
+                throw new SequenceFailedException(seq, e);
+            }
+            return true;
+        }
+        return false;
+    }
+
+    @Override
+    public boolean takesSteps() {
+        return true;
+    }
+
+    @Override
+    public int activeSequences() {
+        return sequences.size();
+    }
+}
