@@ -1,6 +1,7 @@
 package io.ppsd.actors.cli;
 
 import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigValueFactory;
 import io.ppsd.actors.client.ActorPipelineDecoder;
 import io.ppsd.actors.node.PpsdNode;
 import io.ppsd.runtime.speculative.DecodingPlan;
@@ -31,6 +32,19 @@ final class EmbeddedCluster {
      */
     static String config(Path model, DecodingPlan plan, int threadsPerStage) {
         String slot = threadsPerStage > 1 ? "x" + threadsPerStage : "";
+        if (plan.strategy() == DecodingPlan.Strategy.PIPESPEC) {
+            // One device per model of the hierarchy.
+            String devices = IntStream.rangeClosed(0, plan.draftModels().size()).mapToObj(i -> "\"cpu:" + i + slot + "\"").collect(Collectors.joining(", "));
+            String drafts = plan.draftModels().stream().map(d -> ConfigValueFactory.fromAnyRef(d.toAbsolutePath().toString()).render())
+                    .collect(Collectors.joining(", "));
+            return """
+                    ppsd.pipelines.default { model = %s, draft-models = [%s], verify-window = %d, adaptive-window = %s }
+                    ppsd.node { roles = ["gateway", "stage-host"], devices = [%s] }
+                    pekko.remote.artery.canonical.port = 0
+                    pekko.coordinated-shutdown.exit-jvm = off
+                    """.formatted(ConfigValueFactory.fromAnyRef(model.toAbsolutePath().toString()).render(), drafts, plan.draftLength(),
+                    plan.adaptiveDraft() ? "on" : "off", devices) + quietLogs();
+        }
         String devices = IntStream.range(0, plan.numLayers()).mapToObj(i -> "\"cpu:" + i + slot + "\"").collect(Collectors.joining(", "));
         int[] sizes = IntStream.range(0, plan.stageCount()).map(k -> plan.stages().layers(k).count()).toArray();
         String conf = """
@@ -40,11 +54,15 @@ final class EmbeddedCluster {
                 pekko.coordinated-shutdown.exit-jvm = off
                 """.formatted(model.toAbsolutePath().toString().replace("\\", "/"), plan.head(), plan.exitLayer(),
                 Arrays.stream(sizes).mapToObj(Integer::toString).collect(Collectors.joining(", ")), devices);
+        return conf + quietLogs();
+    }
+
+    private static String quietLogs() {
         if (System.getenv("PPSD_LOG") == null) {
             // A one-shot run prints its result; the node's own life (stages loaded, released) is noise here.
             ((ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger("io.ppsd.actors")).setLevel(ch.qos.logback.classic.Level.WARN);
         }
-        return conf;
+        return "";
     }
 
     static void stop(ActorSystem<?> system) {

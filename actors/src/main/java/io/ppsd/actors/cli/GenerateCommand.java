@@ -77,15 +77,12 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--adaptive", description = "EESD: adapt γ to the observed acceptance; pipespec: adapt each level's window.")
     boolean adaptive;
 
-    @Option(names = "--draft-models", split = ",", paramLabel = "DIR",
-            description = "pipespec: the draft models, smallest first, each a model directory with the target's tokenizer; the target is --model.")
-    List<Path> draftModels = List.of();
 
     @Option(names = "--compare-ar", description = "Also run autoregressive decoding and report the speedup.")
     boolean compareAr;
 
     @Option(names = "--transport", defaultValue = "actors",
-            description = "PPSD pipeline: actors (sharded stage actors in an embedded one-node cluster) or threads (in-process driver) (default ${DEFAULT-VALUE}).")
+            description = "PPSD and PipeSpec: actors (sharded stage actors in an embedded one-node cluster) or threads (in-process driver) (default ${DEFAULT-VALUE}).")
     String transport;
 
     @Override
@@ -99,9 +96,9 @@ final class GenerateCommand implements Callable<Integer> {
         Tokenizer tokenizer = Tokenizer.load(model.resolve("tokenizer.json"));
         try (ModelFiles files = ModelFiles.open(model)) {
             var config = files.config();
-            if (chosen != Strategy.PIPESPEC && !draftModels.isEmpty()) throw new IllegalArgumentException("--draft-models is for --strategy pipespec");
+            if (chosen != Strategy.PIPESPEC && !pipeline.draftModels.isEmpty()) throw new IllegalArgumentException("--draft-models is for --strategy pipespec");
             var plan = chosen == Strategy.PIPESPEC
-                    ? DecodingPlan.pipespec(config, draftModels, draftLength, adaptive)
+                    ? DecodingPlan.pipespec(config, pipeline.draftModels, draftLength, adaptive)
                     : DecodingPlan.resolve(model, config, chosen, pipeline.head, pipeline.exitLayer, pipeline.stageSizes, draftLength, adaptive);
             var encoder = PromptEncoder.of(tokenizer, config, model);
             var sampling = new SamplingParams(temperature, topK, topP, repetitionPenalty, seed);
@@ -142,7 +139,8 @@ final class GenerateCommand implements Callable<Integer> {
 
     /** The decoder for the plan: PPSD over the actor pipeline by default, everything else in this process. */
     private Decoder open(ModelFiles files, DecodingPlan plan, int cores) {
-        if (plan.strategy() == Strategy.PPSD && transport.equals("actors")) return EmbeddedCluster.start(model, plan);
+        boolean pipelined = plan.strategy() == Strategy.PPSD || plan.strategy() == Strategy.PIPESPEC;
+        if (pipelined && transport.equals("actors")) return EmbeddedCluster.start(model, plan);
         return new LocalDecoding(files, plan, cores, new ProgressBar(System.err, "loading " + model.getFileName()));
     }
 

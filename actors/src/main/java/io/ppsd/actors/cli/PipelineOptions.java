@@ -1,5 +1,7 @@
 package io.ppsd.actors.cli;
 
+import java.nio.file.Path;
+import java.util.List;
 import picocli.CommandLine.Option;
 
 /** The options that choose what a PPSD pipeline runs, shared by {@code generate} and {@code serve}. */
@@ -12,4 +14,8 @@ final class PipelineOptions {
 
     @Option(names = "--stage-sizes", split = ",", description = "PPSD: layers per stage, e.g. 4,12 (default: ⌈N/E⌉ stages of E layers).")
     int[] stageSizes;
+
+    @Option(names = "--draft-models", split = ",", paramLabel = "DIR",
+            description = "PipeSpec: separate draft models, smallest first, each a model directory with the target's tokenizer (the target is --model).")
+    List<Path> draftModels = List.of();
 }

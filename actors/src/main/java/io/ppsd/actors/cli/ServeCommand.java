@@ -49,6 +49,10 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--allow-unauthenticated", description = "Serve a non-loopback address without API keys.")
     boolean allowUnauthenticated;
 
+    @Option(names = "--verify-window", defaultValue = "4",
+            description = "PipeSpec: the most drafts a level verifies per call; it adapts below this (default ${DEFAULT-VALUE}).")
+    int verifyWindow;
+
     @Option(names = "--threads-per-stage", defaultValue = "1", description = "CPU cores per stage (default ${DEFAULT-VALUE}).")
     int threadsPerStage;
 
@@ -71,7 +75,9 @@ final class ServeCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         if (!Files.isRegularFile(model.resolve("config.json"))) throw new IllegalArgumentException("no model at " + model + " (config.json missing)");
         ModelConfig config = ModelConfig.read(model.resolve("config.json"));
-        var plan = DecodingPlan.resolve(model, config, DecodingPlan.Strategy.PPSD, pipeline.head, pipeline.exitLayer, pipeline.stageSizes, 0, false);
+        var plan = pipeline.draftModels.isEmpty()
+                ? DecodingPlan.resolve(model, config, DecodingPlan.Strategy.PPSD, pipeline.head, pipeline.exitLayer, pipeline.stageSizes, 0, false)
+                : DecodingPlan.pipespec(config, pipeline.draftModels, verifyWindow, true);
         List<String> names = servedNames.isEmpty() ? List.of(model.toAbsolutePath().normalize().getFileName().toString()) : servedNames;
         String conf = EmbeddedCluster.config(model, plan, threadsPerStage)
                 + (maxRunning != null ? "ppsd.gateway.max-running = " + maxRunning + "\n" : "")
