@@ -49,7 +49,7 @@ class PipeSpecActorsTest {
     void start() throws Exception {
         node = ServingNode.start(tmp, """
                 ppsd.pipelines.spec2 { model = "%1$s", draft-models = ["%1$s-d1"], verify-window = 3 }
-                ppsd.pipelines.spec3 { model = "%1$s", draft-models = ["%1$s-d1", "%1$s-d4"], verify-window = 4, adaptive-window = off }
+                ppsd.pipelines.spec3 { model = "%1$s", draft-models = ["%1$s-d1", "%1$s-d4"], verify-window = 4, adaptive-window = off, wait-for-drafts = 1 }
                 ppsd.node.devices = ["cpu:0", "cpu:1", "cpu:2", "cpu:3", "cpu:4", "cpu:5", "cpu:6", "cpu:7", "cpu:8"]
                 pekko.actor.serialize-messages = on
                 ppsd.test.chaos { enabled = on, seed = 17, max-delay-micros = 1500 }

@@ -29,7 +29,7 @@ import picocli.CommandLine.Option;
                 "decode-speed (CPU AR tokens/s of several model sizes, F32 and BF16, next to Jlama),",
                 "serve (time to first token, inter-token latency and throughput over HTTP and the actor API at 1, 4, 16 clients)."})
 public final class BenchMain implements Callable<Integer> {
-    @Option(names = "--suite", defaultValue = "default", description = "default, ppsd, decode-speed or serve (default: ${DEFAULT-VALUE})")
+    @Option(names = "--suite", defaultValue = "default", description = "default, ppsd, decode-speed, serve or pipespec (default: ${DEFAULT-VALUE})")
     String suite;
 
     @Option(names = "--out", description = "output directory (default: benchmarks/results/<suite>[-quick])")
@@ -60,6 +60,9 @@ public final class BenchMain implements Callable<Integer> {
     @Option(names = "--window", defaultValue = "adaptive", description = {"PPSD draft window: adaptive (the runtime's default, at most S + 2),",
             "adaptive:S+k, or fixed S, S+k, S-k or a number (S = stages) (default: ${DEFAULT-VALUE})"})
     String window;
+
+    @Option(names = "--draft-model", description = "pipespec suite: the draft model (default: <model>-draft beside the model, e.g. models/ppsd-mini-draft)")
+    Path draftModel;
 
     @Option(names = "--replot", description = "redraw the plots and results.md of a results directory from its results.json")
     Path replot;
@@ -114,6 +117,13 @@ public final class BenchMain implements Callable<Integer> {
         if (compare != null && !compare.isEmpty()) return compare(compare);
         if (standIn) model = io.ppsd.benchmarks.model.ModelChoice.standIn(repo);
         if (jmh) return KernelBenchmarks.run(jmhArgs, out != null ? out : repo.results("jmh"), commandLine);
+        if (suite.equals("pipespec")) {
+            Path dir = model != null ? model : repo.shippedModel();
+            Path draft = draftModel != null ? draftModel : dir.resolveSibling(dir.getFileName() + "-draft");
+            new io.ppsd.benchmarks.pipespec.PipeSpecSuite(dir, draft, quick, out != null ? out : repo.results(quick ? "pipespec-quick" : "pipespec"),
+                    commandLine, System.err).run();
+            return 0;
+        }
         if (suite.equals("serve")) {
             Path dir = model != null ? model : repo.shippedModel();
             new io.ppsd.benchmarks.serve.ServeSuite(dir, quick, out != null ? out : repo.results(quick ? "serve-quick" : "serve"), commandLine, System.err).run();

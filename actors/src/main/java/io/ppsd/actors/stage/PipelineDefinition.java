@@ -18,7 +18,7 @@ import java.util.List;
  * first and the target ({@code model}) last, each stage holding its whole model.
  */
 public record PipelineDefinition(String name, Path modelDir, ModelConfig config, DecodingPlan plan, DraftWindow window, int prefillChunk,
-                                 List<ModelConfig> draftConfigs) {
+                                 List<ModelConfig> draftConfigs, int waitForDrafts) {
 
     public PipelineDefinition {
         draftConfigs = List.copyOf(draftConfigs);
@@ -56,7 +56,11 @@ public record PipelineDefinition(String name, Path modelDir, ModelConfig config,
         // Prefill chunks stay well under the remote frame size: rows × hidden × 4 bytes ≤ 512 KiB.
         int maxRows = Math.max(1, (512 * 1024) / (4 * config.hiddenSize()));
         int chunk = Math.min(c.getInt("prefill-chunk"), maxRows);
-        return new PipelineDefinition(name, modelDir, config, plan, window, chunk, draftConfigs);
+        int wait = c.getInt("wait-for-drafts");
+        if (wait < 0 || (plan.strategy() == DecodingPlan.Strategy.PIPESPEC && wait > plan.draftLength())) {
+            throw new IllegalArgumentException("pipeline '" + name + "': wait-for-drafts must be in [0, verify-window], got " + wait);
+        }
+        return new PipelineDefinition(name, modelDir, config, plan, window, chunk, draftConfigs, wait);
     }
 
     public boolean pipespec() {

@@ -145,7 +145,8 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
         if (pipeline.pipespec()) {
             var level = new ModelLevel(pipeline.modelDir(stageIndex).getFileName().toString(), List.of(executor));
             var window = pipeline.verifyWindow();
-            this.logic = new PipeSpecStage(stageIndex, pipeline.stageCount(), level, window, PipeSpecDecoder.defaultLead(window), new Outbox());
+            this.logic = new PipeSpecStage(stageIndex, pipeline.stageCount(), level, window, PipeSpecDecoder.defaultLead(window), pipeline.waitForDrafts(),
+                    new Outbox());
         } else {
             this.logic = PipelineStage.forStage(stageIndex, pipeline.stageCount(), executor, pipeline.prefillChunk(), new Outbox());
         }

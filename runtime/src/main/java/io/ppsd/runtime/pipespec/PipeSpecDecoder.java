@@ -37,6 +37,7 @@ public final class PipeSpecDecoder implements Decoder {
     private final List<ModelLevel> levels;
     private final WindowPolicy window;
     private final int lead;
+    private final int minDrafts;
     private final Chaos chaos;
     private final AtomicLong nextSeq = new AtomicLong(1);
     private volatile List<HierarchyLevel.Stats> lastStats = List.of();
@@ -47,6 +48,11 @@ public final class PipeSpecDecoder implements Decoder {
      * @param lead   how many tokens a level may run ahead of what the level above has settled
      */
     public PipeSpecDecoder(List<ModelLevel> levels, WindowPolicy window, int lead, Chaos chaos) {
+        this(levels, window, lead, 0, chaos);
+    }
+
+    /** @param minDrafts the drafts a level waits for before a call (0: never waits; see {@link HierarchyLevel#canStep}) */
+    public PipeSpecDecoder(List<ModelLevel> levels, WindowPolicy window, int lead, int minDrafts, Chaos chaos) {
         if (levels.size() < 2) throw new IllegalArgumentException("PipeSpec needs at least one draft model and the target, got " + levels.size() + " model(s)");
         var target = levels.getLast().config();
         for (ModelLevel l : levels) {
@@ -58,6 +64,7 @@ public final class PipeSpecDecoder implements Decoder {
         this.levels = List.copyOf(levels);
         this.window = window;
         this.lead = lead;
+        this.minDrafts = minDrafts;
         this.chaos = chaos;
     }
 
@@ -116,7 +123,7 @@ public final class PipeSpecDecoder implements Decoder {
                     mailboxes.get(level - 1).offer(v);
                 }
             };
-            states.add(new HierarchyLevel(i, i == k - 1, levels.get(i), seq, prompt, limit, lead, window, request.sampling(), outbox));
+            states.add(new HierarchyLevel(i, i == k - 1, levels.get(i), seq, prompt, limit, lead, minDrafts, window, request.sampling(), outbox));
         }
         List<Thread> threads = new ArrayList<>();
         for (int i = 0; i < k; i++) {
@@ -179,7 +186,7 @@ public final class PipeSpecDecoder implements Decoder {
     public String describe() {
         var names = levels.stream().map(ModelLevel::name).toList();
         String w = window instanceof WindowPolicy.Fixed f ? "window=" + f.size() : "window≤" + window.size() + " adaptive";
-        return "pipespec(" + String.join(" → ", names) + ", " + w + ", lead=" + lead + ")";
+        return "pipespec(" + String.join(" → ", names) + ", " + w + ", lead=" + lead + (minDrafts > 0 ? ", waits for " + minDrafts : "") + ")";
     }
 
     private static void pause(SplittableRandom random, int maxMicros) {

@@ -29,12 +29,14 @@ public final class PipeSpecStage implements PipelineStage {
     private final ModelLevel model;
     private final WindowPolicy window;
     private final int lead;
+    private final int minDrafts;
     private final PipelineOutbox out;
     private final Map<Long, HierarchyLevel> sequences = new LinkedHashMap<>();
     private final List<Long> turn = new ArrayList<>();
     private int next;
 
-    public PipeSpecStage(int index, int levels, ModelLevel model, WindowPolicy window, int lead, PipelineOutbox out) {
+    /** {@code minDrafts}: the drafts a level waits for before a call (0: never waits; see {@link HierarchyLevel#canStep}). */
+    public PipeSpecStage(int index, int levels, ModelLevel model, WindowPolicy window, int lead, int minDrafts, PipelineOutbox out) {
         if (levels < 2) throw new IllegalArgumentException("PipeSpec needs at least one draft model and the target");
         if (index < 0 || index >= levels) throw new IllegalArgumentException("no level " + index + " in a hierarchy of " + levels);
         this.index = index;
@@ -42,6 +44,7 @@ public final class PipeSpecStage implements PipelineStage {
         this.model = model;
         this.window = window;
         this.lead = lead;
+        this.minDrafts = minDrafts;
         this.out = out;
     }
 
@@ -83,7 +86,7 @@ public final class PipeSpecStage implements PipelineStage {
             }
         };
         if (!top()) out.toStage(index + 1, b);
-        var level = new HierarchyLevel(index, top(), model, seq, params.prompt(), params.maxLength(), lead, window, params.sampling(), outbox);
+        var level = new HierarchyLevel(index, top(), model, seq, params.prompt(), params.maxLength(), lead, minDrafts, window, params.sampling(), outbox);
         sequences.put(seq, level);
         turn.add(seq);
         try {

@@ -1,0 +1,247 @@
+package io.ppsd.benchmarks.pipespec;
+
+import io.ppsd.benchmarks.MachineDescription;
+import io.ppsd.benchmarks.report.ResultFiles;
+import io.ppsd.benchmarks.run.DeviceSpec;
+import io.ppsd.benchmarks.run.OpenedStages;
+import io.ppsd.benchmarks.run.StageOpener;
+import io.ppsd.benchmarks.suite.PromptSet;
+import io.ppsd.runtime.decode.AutoregressiveDecoder;
+import io.ppsd.runtime.decode.Decoder;
+import io.ppsd.runtime.decode.GenerationRequest;
+import io.ppsd.runtime.decode.GenerationResult;
+import io.ppsd.runtime.decode.TokenListener;
+import io.ppsd.runtime.heads.ExitHeadFile;
+import io.ppsd.runtime.model.ModelConfig;
+import io.ppsd.runtime.model.ModelFiles;
+import io.ppsd.runtime.pipespec.HierarchyLevel;
+import io.ppsd.runtime.pipespec.ModelLevel;
+import io.ppsd.runtime.pipespec.PipeSpecDecoder;
+import io.ppsd.runtime.pipespec.WindowPolicy;
+import io.ppsd.runtime.ppsd.InProcessPipeline;
+import io.ppsd.runtime.simulated.DeviceProfile;
+import io.ppsd.runtime.simulated.DeviceProfiles;
+import io.ppsd.runtime.simulated.PrecisePause;
+import io.ppsd.runtime.speculative.StagePlan;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+
+/**
+ * {@code ./ppsd bench --suite pipespec}: the two papers side by side on the shipped model —
+ * autoregressive decoding of the target, PPSD (its default head and stage cut), and PipeSpec with
+ * the shipped draft model at fixed verification windows 1, 2, 4, 8 and the adaptive window (levels
+ * that never wait for drafts, and two that wait for one after each correction), plus a
+ * three-level hierarchy whose middle model is the target's first N/2 layers with its own norm and
+ * LM head. On simulated devices (one per stage or level, the default profile: every decoder layer
+ * and LM head priced as the imitated model's, the draft's few layers included) and on this
+ * machine's cores (levels share them: one core per draft, the rest for the target). Greedy, every
+ * output compared with AR's; configurations alternate within each device so drifts hit all.
+ */
+public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, String commandLine, PrintStream console) {
+
+    public List<PipeSpecRow> run() throws Exception {
+        if (!Files.isRegularFile(draft.resolve("config.json"))) {
+            throw new IllegalArgumentException("no draft model at " + draft + " (pass one with --draft-models DIR)");
+        }
+        Files.createDirectories(out);
+        ModelConfig config = ModelConfig.read(target.resolve("config.json"));
+        Path middle = ModelCut.write(target, config.numLayers() / 2, out.resolve("work").resolve("middle-l" + config.numLayers() / 2));
+        int perKind = quick ? 3 : 8;
+        int tokens = quick ? 24 : 64;
+        PromptSet prompts = PromptSet.load(target, config, perKind, 96);
+        DeviceProfiles profiles = DeviceProfiles.load();
+        DeviceProfile profile = profiles.defaultOne();
+        var pause = new PrecisePause(TimeUnit.NANOSECONDS.convert(profiles.spin()));
+        int cores = Runtime.getRuntime().availableProcessors();
+        List<DeviceSpec> devices = List.of(new DeviceSpec.Simulated(profile, 1, pause), new DeviceSpec.CpuCompute(cores));
+        List<PipeSpecRow> rows = new ArrayList<>();
+        console.printf(Locale.ROOT, "pipespec suite: target %s, draft %s, middle %s; %d prompts × %d tokens, greedy%n",
+                target.getFileName(), draft.getFileName(), middle.getFileName(), prompts.size(), tokens);
+        try (var targetFiles = ModelFiles.open(target); var draftFiles = ModelFiles.open(draft); var middleFiles = ModelFiles.open(middle)) {
+            for (DeviceSpec device : devices) {
+                List<Config> configs = configs(device, targetFiles, draftFiles, middleFiles, cores);
+                Map<String, Measured> measured = new LinkedHashMap<>();
+                try {
+                    for (Config c : configs) measure(c, prompts.tokens().subList(0, 2), 8, null); // warm-up: JIT, threads
+                    Map<String, int[][]> reference = new LinkedHashMap<>();
+                    for (Config c : configs) {
+                        console.printf(Locale.ROOT, "  %s %-28s ", device.name(), c.name());
+                        var m = measure(c, prompts.tokens(), tokens, reference.get("ar"));
+                        if (c.name().equals("ar")) reference.put("ar", m.outputs());
+                        measured.put(c.name(), m);
+                        console.printf(Locale.ROOT, "%7.1f tok/s  α %.3f  %s%n", m.tokensPerSecond(prompts, null), m.alpha(null), m.same() ? "" : "DIFFERENT FROM AR");
+                    }
+                } finally {
+                    for (Config c : configs) c.close();
+                }
+                for (String corpus : List.of("prose", "code")) {
+                    double ar = measured.get("ar").tokensPerSecond(prompts, corpus);
+                    for (var e : measured.entrySet()) {
+                        var m = e.getValue();
+                        rows.add(new PipeSpecRow(device.name(), e.getKey(), corpus, m.count(prompts, corpus), m.tokens(prompts, corpus),
+                                m.seconds(prompts, corpus), m.tokensPerSecond(prompts, corpus), m.tokensPerSecond(prompts, corpus) / ar,
+                                m.alpha(corpus == null ? null : indices(prompts, corpus)), m.levelAlphas(indices(prompts, corpus)),
+                                m.tokensPerCall(indices(prompts, corpus)), m.same()));
+                    }
+                }
+            }
+        }
+        write(rows, prompts, tokens, profile);
+        return rows;
+    }
+
+    /** A decoder to measure, and what closes its stages. */
+    private record Config(String name, Decoder decoder, List<OpenedStages> opened) implements AutoCloseable {
+        @Override
+        public void close() {
+            decoder.close();
+            opened.forEach(OpenedStages::close);
+        }
+    }
+
+    private List<Config> configs(DeviceSpec device, ModelFiles targetFiles, ModelFiles draftFiles, ModelFiles middleFiles, int cores) {
+        List<Config> configs = new ArrayList<>();
+        boolean simulated = device instanceof DeviceSpec.Simulated;
+        // AR: the whole target on one device (on this machine: all cores).
+        var arStages = new StageOpener(targetFiles, device).whole();
+        configs.add(new Config("ar", new AutoregressiveDecoder(arStages.executors().getFirst()), List.of(arStages)));
+        // PPSD: the default head and its stage cut, one device per stage (on this machine: the cores shared out).
+        var tc = targetFiles.config();
+        String head = ExitHeadFile.defaultHead(target, tc);
+        int exit = ExitHeadFile.resolveExitLayer(target, tc, head, null);
+        var ppsdStages = new StageOpener(targetFiles, device).pipeline(exit, head);
+        configs.add(new Config("ppsd(" + head + ")", new InProcessPipeline(ppsdStages.executors(), 32, InProcessPipeline.Chaos.NONE), List.of(ppsdStages)));
+        // PipeSpec: each level on a device of its own (on this machine: one core per draft level, the rest for the target).
+        Supplier<List<Object>> two = () -> {
+            var d = new StageOpener(draftFiles, simulated ? device : new DeviceSpec.CpuCompute(1)).whole();
+            var t = new StageOpener(targetFiles, simulated ? device : new DeviceSpec.CpuCompute(Math.max(1, cores - 1))).whole();
+            return List.of(d, t);
+        };
+        record Variant(WindowPolicy window, int waitFor) {}
+        for (Variant v : List.of(new Variant(WindowPolicy.fixed(1), 0), new Variant(WindowPolicy.fixed(2), 0), new Variant(WindowPolicy.fixed(4), 0),
+                new Variant(WindowPolicy.fixed(8), 0), new Variant(WindowPolicy.adaptive(8), 0), new Variant(WindowPolicy.fixed(4), 1),
+                new Variant(WindowPolicy.adaptive(8), 1))) {
+            var opened = two.get();
+            var d = (OpenedStages) opened.get(0);
+            var t = (OpenedStages) opened.get(1);
+            var levels = List.of(new ModelLevel(draft.getFileName().toString(), d.executors()), new ModelLevel("target", t.executors()));
+            var w = v.window();
+            String name = "pipespec " + (w instanceof WindowPolicy.Fixed ? "w=" + w.size() : "adaptive≤" + w.size()) + (v.waitFor() > 0 ? " waits" : "");
+            configs.add(new Config(name, new PipeSpecDecoder(levels, w, PipeSpecDecoder.defaultLead(w), v.waitFor(), InProcessPipeline.Chaos.NONE),
+                    List.of(d, t)));
+        }
+        var d = new StageOpener(draftFiles, simulated ? device : new DeviceSpec.CpuCompute(1)).whole();
+        var m = new StageOpener(middleFiles, simulated ? device : new DeviceSpec.CpuCompute(1)).whole();
+        var t = new StageOpener(targetFiles, simulated ? device : new DeviceSpec.CpuCompute(Math.max(1, cores - 2))).whole();
+        var w = WindowPolicy.adaptive(8);
+        var levels = List.of(new ModelLevel(draft.getFileName().toString(), d.executors()), new ModelLevel("middle", m.executors()),
+                new ModelLevel("target", t.executors()));
+        configs.add(new Config("pipespec 3 levels adaptive≤8", new PipeSpecDecoder(levels, w, PipeSpecDecoder.defaultLead(w), InProcessPipeline.Chaos.NONE),
+                List.of(d, m, t)));
+        return configs;
+    }
+
+    /** One configuration over every prompt: per prompt its result and (PipeSpec) level counters. */
+    private record Measured(List<GenerationResult> results, List<List<HierarchyLevel.Stats>> levels, int[][] outputs, boolean same) {
+
+        long tokens(PromptSet p, String corpus) {
+            return indices(p, corpus).stream().mapToLong(i -> results.get(i).timings().generatedTokens()).sum();
+        }
+
+        double seconds(PromptSet p, String corpus) {
+            return indices(p, corpus).stream().mapToLong(i -> results.get(i).timings().generationNanos()).sum() / 1e9;
+        }
+
+        int count(PromptSet p, String corpus) {
+            return indices(p, corpus).size();
+        }
+
+        double tokensPerSecond(PromptSet p, String corpus) {
+            return tokens(p, corpus) / seconds(p, corpus);
+        }
+
+        double alpha(List<Integer> which) {
+            long v = 0, a = 0;
+            for (int i = 0; i < results.size(); i++) {
+                if (which != null && !which.contains(i)) continue;
+                v += results.get(i).speculation().draftsVerified();
+                a += results.get(i).speculation().draftsAccepted();
+            }
+            return v == 0 ? Double.NaN : (double) a / v;
+        }
+
+        String levelAlphas(List<Integer> which) {
+            if (levels.isEmpty() || levels.getFirst() == null) return "";
+            int k = levels.getFirst().size();
+            List<String> parts = new ArrayList<>();
+            for (int l = 1; l < k; l++) {
+                long v = 0, a = 0;
+                for (int i : which) {
+                    v += levels.get(i).get(l).draftsVerified();
+                    a += levels.get(i).get(l).draftsAccepted();
+                }
+                parts.add(String.format(Locale.ROOT, "%.3f", v == 0 ? Double.NaN : (double) a / v));
+            }
+            return String.join("/", parts);
+        }
+
+        double tokensPerCall(List<Integer> which) {
+            long tokens = 0, steps = 0;
+            for (int i : which) {
+                tokens += results.get(i).speculation().tokensCommitted();
+                steps += results.get(i).speculation().steps();
+            }
+            return steps == 0 ? Double.NaN : (double) tokens / steps;
+        }
+    }
+
+    private static List<Integer> indices(PromptSet p, String corpus) {
+        List<Integer> out = new ArrayList<>();
+        for (int i = 0; i < p.ids().size(); i++) if (corpus == null || p.ids().get(i).startsWith(corpus)) out.add(i);
+        return out;
+    }
+
+    private static Measured measure(Config c, List<int[]> prompts, int tokens, int[][] reference) {
+        List<GenerationResult> results = new ArrayList<>();
+        List<List<HierarchyLevel.Stats>> levels = new ArrayList<>();
+        int[][] outputs = new int[prompts.size()][];
+        boolean same = true;
+        for (int i = 0; i < prompts.size(); i++) {
+            var r = c.decoder().generate(GenerationRequest.greedy(prompts.get(i), tokens), TokenListener.NONE);
+            results.add(r);
+            levels.add(c.decoder() instanceof PipeSpecDecoder p ? p.lastLevelStats() : null);
+            outputs[i] = r.generated();
+            if (reference != null && !Arrays.equals(reference[i], outputs[i])) same = false;
+        }
+        return new Measured(results, levels, outputs, same);
+    }
+
+    private void write(List<PipeSpecRow> rows, PromptSet prompts, int tokens, DeviceProfile profile) throws IOException {
+        ResultFiles.writeCsv(out.resolve("results.csv"), rows, PipeSpecRow.class);
+        ResultFiles.writeJson(out.resolve("results.json"), Map.of("command", commandLine, "machine", MachineDescription.current()), rows);
+        StringBuilder md = new StringBuilder("Command: `" + commandLine + "`  \nMachine: " + MachineDescription.current() + "  \nTarget: `"
+                + target + "`, draft: `" + draft + "`; " + prompts.size() + " prompts (" + prompts.source() + "), " + tokens
+                + " new tokens each, greedy. Simulated devices: " + profile + ", one per stage or level.\n\n");
+        md.append("| device | configuration | corpus | tokens | tok/s | speedup vs AR | α (target) | α per level | tokens per target call | = AR |\n"
+                + "|---|---|---|---|---|---|---|---|---|---|\n");
+        for (PipeSpecRow r : rows) {
+            md.append(String.format(Locale.ROOT, "| %s | %s | %s | %d | %.1f | %.2fx | %s | %s | %s | %s |%n", r.device(), r.config(), r.corpus(), r.tokens(),
+                    r.tokensPerSecond(), r.speedup(), Double.isNaN(r.alpha()) ? "–" : String.format(Locale.ROOT, "%.3f", r.alpha()),
+                    r.levelAlphas().isEmpty() ? "–" : r.levelAlphas(), Double.isNaN(r.tokensPerCall()) ? "–" : String.format(Locale.ROOT, "%.2f", r.tokensPerCall()),
+                    r.sameAsAr() ? "yes" : "**no**"));
+        }
+        Files.writeString(out.resolve("results.md"), md);
+        PipeSpecPlots.write(out, rows);
+        console.print(md);
+    }
+}
