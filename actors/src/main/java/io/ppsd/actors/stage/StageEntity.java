@@ -174,12 +174,16 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
             logic.handle(m);
         } catch (RuntimeException e) {
             // Bad input for one sequence (a token id outside the vocabulary, a context overflow):
-            // fail that sequence, keep serving the others.
-            getContext().getLog().warn("stage {} failed sequence {}: {}", entityId, m.seq(), e.toString());
-            ActorRef<SessionCommand> session = sessions.getOrDefault(m.seq(), d.session());
+            // fail that sequence (those named, or every one of a batch), keep serving the others.
+            long[] failed = e instanceof SequenceFailedException f ? f.seqs()
+                    : m instanceof PipelineMessage.Batch b ? b.parts().stream().mapToLong(PipelineMessage.Hidden::seq).toArray() : new long[] {m.seq()};
             Throwable cause = e instanceof SequenceFailedException && e.getCause() != null ? e.getCause() : e;
-            if (session != null) session.tell(new SessionCommand.StageFailed(m.seq(), entityId, cause.getMessage(), codeOf(cause)));
-            logic.handle(new PipelineMessage.Finish(m.seq()));
+            for (long seq : failed) {
+                getContext().getLog().warn("stage {} failed sequence {}: {}", entityId, seq, e.toString());
+                ActorRef<SessionCommand> session = sessions.getOrDefault(seq, d.session());
+                if (session != null) session.tell(new SessionCommand.StageFailed(seq, entityId, cause.getMessage(), codeOf(cause)));
+                logic.handle(new PipelineMessage.Finish(seq));
+            }
         }
         if (m instanceof PipelineMessage.Finish) {
             sessions.remove(m.seq());
@@ -201,9 +205,11 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
             if (worked) busyNanos.addAndGet(System.nanoTime() - start);
             if (worked) scheduleStep();
         } catch (SequenceFailedException e) {
-            getContext().getLog().warn("stage {} failed drafting sequence {}: {}", entityId, e.seq(), e.getCause().toString());
-            ActorRef<SessionCommand> session = sessions.remove(e.seq());
-            if (session != null) session.tell(new SessionCommand.StageFailed(e.seq(), entityId, e.getCause().getMessage(), codeOf(e.getCause())));
+            for (long seq : e.seqs()) {
+                getContext().getLog().warn("stage {} failed drafting sequence {}: {}", entityId, seq, e.getCause().toString());
+                ActorRef<SessionCommand> session = sessions.remove(seq);
+                if (session != null) session.tell(new SessionCommand.StageFailed(seq, entityId, e.getCause().getMessage(), codeOf(e.getCause())));
+            }
             scheduleStep();
         } catch (RuntimeException e) {
             getContext().getLog().error("stage {} failed while drafting: {}", entityId, e.toString());
@@ -253,6 +259,12 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
         @Override
         public void downstream(PipelineMessage.Hidden message) {
             send(stageIndex + 1, new StageCommand.Deliver(message, sessions.get(message.seq())));
+        }
+
+        @Override
+        public void downstream(PipelineMessage.Batch message) {
+            // Every stage learnt each sequence's session from its first prefill chunk.
+            send(stageIndex + 1, new StageCommand.Deliver(message, null));
         }
 
         @Override

@@ -35,7 +35,9 @@ public final class StageMessageSerializer extends SerializerWithStringManifest {
     private static final String MANIFEST = "D1", PROBE_MANIFEST = "P1";
     private static final int MAX_STAMPS = 1024;
     private static final int MAX_ARRAY = 64 << 20;
-    private static final byte BEGIN = 1, HIDDEN = 2, RESTART = 3, ACCEPTED = 4, ROLLBACK = 5, FINISH = 6, PROPOSED = 7, VERDICT = 8;
+    private static final byte BEGIN = 1, HIDDEN = 2, RESTART = 3, ACCEPTED = 4, ROLLBACK = 5, FINISH = 6, PROPOSED = 7, VERDICT = 8, BATCH = 9;
+    /** The most sequences one batched call's message carries. */
+    private static final int MAX_PARTS = 4096;
     /** The most tokens one PipeSpec proposal carries (a window plus its own token; far above any window). */
     private static final int MAX_PROPOSED = 4096;
 
@@ -62,8 +64,10 @@ public final class StageMessageSerializer extends SerializerWithStringManifest {
         byte[] session = d.session() == null ? new byte[0] : resolver.toSerializationFormat(d.session()).getBytes(StandardCharsets.UTF_8);
         PipelineMessage m = d.message();
         int size = 4 + session.length + 1 + 8 + 64;
-        if (m instanceof Hidden h) size += 4 * h.hidden().length + (h.draftProbs() == null ? 0 : 4 * h.draftProbs().length) + paramsSize(h.params());
+        if (m instanceof Hidden h) size += hiddenSize(h);
+        if (m instanceof PipelineMessage.Batch b) for (Hidden h : b.parts()) size += 1 + 8 + 64 + hiddenSize(h);
         if (m instanceof Begin b) size += paramsSize(b.params());
+        if (m instanceof Verdict v) size += 4 * v.correction().length;
         if (m instanceof Proposed p) {
             size += 4 * p.tokens().length + 4;
             if (p.distributions() != null) for (float[] dist : p.distributions()) size += 4 + 4 * dist.length;
@@ -76,11 +80,15 @@ public final class StageMessageSerializer extends SerializerWithStringManifest {
                 putParams(buf, b.params());
             }
             case Hidden h -> {
-                buf.put(HIDDEN).putLong(h.seq()).putInt(h.epoch()).putInt(h.epochStart()).putInt(h.pos()).putInt(h.rows()).putInt(h.draft());
-                putFloats(buf, h.hidden());
-                putFloats(buf, h.draftProbs());
-                buf.put((byte) (h.params() == null ? 0 : 1));
-                if (h.params() != null) putParams(buf, h.params());
+                buf.put(HIDDEN).putLong(h.seq());
+                putHidden(buf, h);
+            }
+            case PipelineMessage.Batch b -> {
+                buf.put(BATCH).putLong(b.seq()).putInt(b.parts().size());
+                for (Hidden h : b.parts()) {
+                    buf.putLong(h.seq());
+                    putHidden(buf, h);
+                }
             }
             case Restart r -> buf.put(RESTART).putLong(r.seq()).putInt(r.epoch()).putInt(r.pos()).putInt(r.token());
             case Accepted a -> buf.put(ACCEPTED).putLong(a.seq()).putInt(a.epoch()).putInt(a.pos());
@@ -92,7 +100,10 @@ public final class StageMessageSerializer extends SerializerWithStringManifest {
                 buf.putInt(p.distributions() == null ? -1 : p.distributions().length);
                 if (p.distributions() != null) for (float[] dist : p.distributions()) putFloats(buf, dist);
             }
-            case Verdict v -> buf.put(VERDICT).putLong(v.seq()).putInt(v.epoch()).putInt(v.settled()).putInt(v.correctedAt()).putInt(v.correction());
+            case Verdict v -> {
+                buf.put(VERDICT).putLong(v.seq()).putInt(v.epoch()).putInt(v.settled()).putInt(v.correctedAt());
+                putInts(buf, v.correction());
+            }
         }
         byte[] out = new byte[buf.position()];
         buf.flip().get(out);
@@ -113,15 +124,13 @@ public final class StageMessageSerializer extends SerializerWithStringManifest {
             long seq = buf.getLong();
             PipelineMessage m = switch (type) {
                 case BEGIN -> new Begin(seq, getParams(buf));
-                case HIDDEN -> {
-                    int epoch = buf.getInt(), epochStart = buf.getInt(), pos = buf.getInt(), rows = buf.getInt(), draft = buf.getInt();
-                    float[] hidden = getFloats(buf);
-                    float[] probs = getFloats(buf);
-                    if (hidden == null || rows < 1 || hidden.length % rows != 0 || pos < 0 || epochStart < 0 || epoch < 0) {
-                        throw new IllegalArgumentException("inconsistent hidden-state header");
-                    }
-                    SequenceParams params = buf.get() == 1 ? getParams(buf) : null;
-                    yield new Hidden(seq, epoch, epochStart, pos, rows, hidden, draft, probs, params);
+                case HIDDEN -> getHidden(buf, seq);
+                case BATCH -> {
+                    int n = buf.getInt();
+                    if (n < 1 || n > MAX_PARTS) throw new IllegalArgumentException("a batch of " + n + " parts");
+                    java.util.List<Hidden> parts = new java.util.ArrayList<>(n);
+                    for (int i = 0; i < n; i++) parts.add(getHidden(buf, buf.getLong()));
+                    yield new PipelineMessage.Batch(parts);
                 }
                 case RESTART -> new Restart(seq, buf.getInt(), buf.getInt(), buf.getInt());
                 case ACCEPTED -> new Accepted(seq, buf.getInt(), buf.getInt());
@@ -143,9 +152,10 @@ public final class StageMessageSerializer extends SerializerWithStringManifest {
                     yield new Proposed(seq, epoch, position, tokens, dists);
                 }
                 case VERDICT -> {
-                    var v = new Verdict(seq, buf.getInt(), buf.getInt(), buf.getInt(), buf.getInt());
-                    if (v.epoch() < 0 || v.settled() < 0 || v.correctedAt() < -1) throw new IllegalArgumentException("inconsistent verdict");
-                    yield v;
+                    int epoch = buf.getInt(), settled = buf.getInt(), at = buf.getInt();
+                    int[] correction = getInts(buf);
+                    if (epoch < 0 || settled < 0 || at < -1 || correction.length > MAX_PROPOSED) throw new IllegalArgumentException("inconsistent verdict");
+                    yield new Verdict(seq, epoch, settled, at, correction);
                 }
                 default -> throw new IllegalArgumentException("unknown message type " + type);
             };
@@ -156,6 +166,29 @@ public final class StageMessageSerializer extends SerializerWithStringManifest {
             n.initCause(e);
             throw n;
         }
+    }
+
+    private static int hiddenSize(Hidden h) {
+        return 4 * h.hidden().length + (h.draftProbs() == null ? 0 : 4 * h.draftProbs().length) + paramsSize(h.params());
+    }
+
+    private static void putHidden(ByteBuffer buf, Hidden h) {
+        buf.putInt(h.epoch()).putInt(h.epochStart()).putInt(h.pos()).putInt(h.rows()).putInt(h.draft());
+        putFloats(buf, h.hidden());
+        putFloats(buf, h.draftProbs());
+        buf.put((byte) (h.params() == null ? 0 : 1));
+        if (h.params() != null) putParams(buf, h.params());
+    }
+
+    private static Hidden getHidden(ByteBuffer buf, long seq) {
+        int epoch = buf.getInt(), epochStart = buf.getInt(), pos = buf.getInt(), rows = buf.getInt(), draft = buf.getInt();
+        float[] hidden = getFloats(buf);
+        float[] probs = getFloats(buf);
+        if (hidden == null || rows < 1 || hidden.length % rows != 0 || pos < 0 || epochStart < 0 || epoch < 0) {
+            throw new IllegalArgumentException("inconsistent hidden-state header");
+        }
+        SequenceParams params = buf.get() == 1 ? getParams(buf) : null;
+        return new Hidden(seq, epoch, epochStart, pos, rows, hidden, draft, probs, params);
     }
 
     private byte[] probeToBinary(StageCommand.Probe p) {

@@ -74,9 +74,10 @@ public final class HierarchyLevel {
     private final int[] inTokens;
     private final float[][] inDists;
     private int inStart, inEnd;
-    private final int[] rowTokens;
-    private final float[] hidden;
-    private final float[] logits;
+    private int[] rowTokens;
+    private float[] hidden;
+    private float[] logits;
+    private final int dim;
     private long verified, accepted, calls, rows, wasted;
 
     /**
@@ -115,11 +116,11 @@ public final class HierarchyLevel {
         this.inDists = greedy ? null : new float[limit][];
         this.inStart = this.inEnd = prompt.length;
         this.aboveSettled = prompt.length;
-        // A correction can leave one more token uncomputed than the pending one (see computedUpTo).
-        this.rowTokens = new int[maxWindow + 2];
-        int dim = model.config().hiddenSize();
-        this.hidden = new float[Math.max(maxWindow + 2, prompt.length) * dim];
-        this.logits = new float[(maxWindow + 2) * vocab];
+        this.dim = model.config().hiddenSize();
+        this.rowTokens = new int[0];
+        this.hidden = new float[0];
+        this.logits = new float[0];
+        ensureRows(Math.max(maxWindow + 2, prompt.length));
     }
 
     /** Reserves the sequence's KV space and computes every prompt position but the last (which is pending). */
@@ -127,6 +128,14 @@ public final class HierarchyLevel {
         model.release(seq);
         model.admit(seq, limit);
         if (length > 1) model.run(seq, 0, tokens, 0, length - 1, hidden, null);
+    }
+
+    /** Room for a call of {@code rows} rows (a correction can leave several positions to recompute). */
+    private void ensureRows(int rows) {
+        if (rowTokens.length >= rows) return;
+        rowTokens = new int[rows];
+        hidden = new float[rows * dim];
+        logits = new float[rows * vocab];
     }
 
     /** A {@link Proposed} from the level below or a {@link Verdict} from the level above. */
@@ -175,6 +184,7 @@ public final class HierarchyLevel {
     private void draft() {
         int kv = computedUpTo();
         int n = length - kv;
+        ensureRows(n);
         model.run(seq, kv, tokens, kv, n, hidden, logits);
         count(n, 0);
         int off = (n - 1) * vocab;
@@ -192,13 +202,13 @@ public final class HierarchyLevel {
     }
 
     /**
-     * Positions whose KV entries are computed: normally all but the pending token; one fewer after
-     * a correction at the position just past this level's sequence (the old pending token, at
-     * m − 1, was never computed and now precedes the corrected one).
+     * Positions whose KV entries are computed: normally all but the pending token; fewer after a
+     * correction that replaced several tokens or reached past this level's own (they are computed
+     * in the next call, before its new rows).
      */
     private int computedUpTo() {
         int kv = model.length(seq);
-        if (kv < length - 2 || kv > length - 1) {
+        if (kv > length - 1) {
             throw new IllegalStateException(model.name() + ": " + kv + " computed positions for a sequence of " + length + " tokens");
         }
         return kv;
@@ -209,6 +219,7 @@ public final class HierarchyLevel {
         int w = Math.max(0, Math.min(Math.min(inEnd - inStart, window.size()), limit - base - 1));
         int kv = computedUpTo();
         int pre = base - 1 - kv; // rows before the pending token's, to catch up after a correction
+        ensureRows(pre + w + 1);
         System.arraycopy(tokens, kv, rowTokens, 0, pre + 1);
         System.arraycopy(inTokens, base, rowTokens, pre + 1, w);
         long t0 = System.nanoTime();
@@ -248,6 +259,7 @@ public final class HierarchyLevel {
         outbox.up(new Proposed(seq, epoch, base, Arrays.copyOfRange(tokens, base, length),
                 dists == null ? null : Arrays.copyOf(dists, length - base)));
         if (keptDrafts < w) {
+            consume(inStart + keptDrafts);
             correctBelow(base + keptDrafts);
         } else {
             consume(inStart + w);
@@ -276,15 +288,21 @@ public final class HierarchyLevel {
         aboveSettled = v.settled();
         if (!v.corrects()) return;
         int m = v.correctedAt();
-        if (v.epoch() != epoch + 1 || m > length || m < 1) {
-            throw new IllegalStateException(model.name() + ": correction at " + m + " epoch " + v.epoch() + " does not fit length " + length
-                    + " epoch " + epoch);
+        int[] tail = v.correction();
+        if (v.epoch() != epoch + 1 || m > length || m < 1 || tail.length == 0 || m + tail.length > limit) {
+            throw new IllegalStateException(model.name() + ": correction of " + tail.length + " tokens at " + m + " epoch " + v.epoch()
+                    + " does not fit length " + length + " epoch " + epoch);
         }
         epoch = v.epoch();
-        wasted += Math.max(0, model.length(seq) - m);
-        length = m;
-        tokens[length++] = v.correction();
-        model.truncate(seq, m);
+        // Cached positions stay valid up to the first one whose token changes (and never past the new pending one).
+        int same = m;
+        while (same < length && same - m < tail.length && tokens[same] == tail[same - m]) same++;
+        int kv = model.length(seq);
+        int keep = Math.min(Math.min(kv, same), m + tail.length - 1);
+        wasted += Math.max(0, kv - keep);
+        model.truncate(seq, keep);
+        System.arraycopy(tail, 0, tokens, m, tail.length);
+        length = m + tail.length;
         if (index > 0) correctBelow(m);
     }
 
@@ -301,12 +319,18 @@ public final class HierarchyLevel {
         }
     }
 
-    /** The level below was wrong from position {@code m}: our token there replaces its own. */
+    /**
+     * The level below is wrong from position {@code m} on: its sequence becomes ours. It agrees with
+     * ours before {@code inStart} (every position there was its proposal we kept or checked, or our
+     * correction), so the correction carries our tokens from min(inStart, m) — usually just the one
+     * at m; more when this level decided positions alone that the level below has not reached.
+     */
     private void correctBelow(int m) {
+        int from = Math.min(inStart, m);
         belowEpoch++;
-        outbox.down(new Verdict(seq, belowEpoch, length, m, tokens[m]));
+        outbox.down(new Verdict(seq, belowEpoch, length, from, Arrays.copyOfRange(tokens, from, length)));
         consume(inEnd);
-        inStart = inEnd = m + 1;
+        inStart = inEnd = length;
     }
 
     private void consume(int upTo) {

@@ -7,19 +7,30 @@ import io.ppsd.runtime.ppsd.PipelineMessage.Finish;
 import io.ppsd.runtime.ppsd.PipelineMessage.Hidden;
 import io.ppsd.runtime.ppsd.PipelineMessage.Restart;
 import io.ppsd.runtime.stage.StageExecutor;
+import io.ppsd.runtime.ppsd.PipelineMessage.Batch;
+import io.ppsd.runtime.stage.StageBatch;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 
 /**
- * Stage 0 of a PPSD pipeline: layers [0, E) plus the exit head. It prefills prompts, then for each
- * sequence takes the newest token x_p, runs its layers, drafts d_(p+1) with the head, sends the
- * hidden state of x_p downstream together with d_(p+1), and goes straight on with d_(p+1) — at
- * most as many positions beyond the last verified one as the sequence's {@link DraftWindow} and
- * {@link DraftPacing} allow. A {@link Restart} from the verifier
- * (a rejection, or the first token after prefill) rolls the caches back and continues from the
- * verifier's token.
+ * Stage 0 of a PPSD pipeline: layers [0, E) plus the exit head. For each sequence it takes the
+ * newest token x_p, runs its layers, drafts d_(p+1) with the head, sends the hidden state of x_p
+ * downstream together with d_(p+1), and goes straight on with d_(p+1) — at most as many positions
+ * beyond the last verified one as the sequence's {@link DraftWindow} and {@link DraftPacing} allow.
+ * A {@link Restart} from the verifier (a rejection, or the first token after prefill) rolls the
+ * caches back and continues from the verifier's token.
+ *
+ * <p>It is the pipeline's scheduler: each {@link #step} is one batched call of its executor over
+ * one position of every sequence that may draft (in turn, at most {@code maxRows}) plus at most
+ * one prefill chunk of the oldest sequence still prefilling, so a long prompt is prefilled chunk by
+ * chunk between decoding steps instead of stalling them. The decode rows leave as one
+ * {@link Batch} message, a prefill chunk as its own {@link Hidden}. Fairness: every sequence that
+ * may draft gets a row in every call (when more than {@code maxRows} may, the ones left out come
+ * first in the next call), and prompts are prefilled first come, first served, one chunk per call.
  */
 public final class DrafterStage implements PipelineStage {
     private final StageExecutor executor;
@@ -28,9 +39,14 @@ public final class DrafterStage implements PipelineStage {
     private final PipelineOutbox out;
     private final Map<Long, Sequence> sequences = new HashMap<>();
     private final ArrayDeque<Long> roundRobin = new ArrayDeque<>();
+    private final ArrayDeque<Long> prefilling = new ArrayDeque<>();
+    private final int maxRows;
     private final float[] logits;
     private final int dim;
     private final DraftPacing pacing = new DraftPacing();
+    private final StageBatch batch = new StageBatch();
+    /** One segment's embedding before it is placed in the call's rows (a prefill chunk at most). */
+    private final float[] embedded;
 
     private static final class Sequence {
         final PipelineMessage.SequenceParams params;
@@ -40,6 +56,7 @@ public final class DrafterStage implements PipelineStage {
         int epoch = 0;
         int epochStart = 0;
         int nextPos;
+        int prefilled; // prompt positions computed and sent (the prompt's length once done)
         int verified = -1;
         long decodePositions, wasted;
 
@@ -51,7 +68,16 @@ public final class DrafterStage implements PipelineStage {
         }
     }
 
+    /** The most decode rows in one call by default: far more sequences than a stage serves at once today. */
+    public static final int DEFAULT_MAX_ROWS = 64;
+
     public DrafterStage(StageExecutor executor, int prefillChunk, PipelineOutbox out) {
+        this(executor, prefillChunk, DEFAULT_MAX_ROWS, out);
+    }
+
+    public DrafterStage(StageExecutor executor, int prefillChunk, int maxRows, PipelineOutbox out) {
+        if (maxRows < 1) throw new IllegalArgumentException("a call needs room for at least one row, got " + maxRows);
+        this.maxRows = maxRows;
         if (!executor.spec().embedding() || !executor.spec().drafts()) {
             throw new IllegalArgumentException("the drafting stage needs the embedding and an exit head: " + executor.spec());
         }
@@ -61,6 +87,7 @@ public final class DrafterStage implements PipelineStage {
         this.out = out;
         this.dim = executor.config().hiddenSize();
         this.logits = new float[executor.config().vocabSize()];
+        this.embedded = new float[Math.max(1, prefillChunk) * dim];
     }
 
     @Override
@@ -89,15 +116,8 @@ public final class DrafterStage implements PipelineStage {
         int n = prompt.length;
         System.arraycopy(prompt, 0, s.tokens, 0, n);
         sequences.put(b.seq(), s);
-        for (int p = 0; p < n; p += prefillChunk) {
-            int rows = Math.min(prefillChunk, n - p);
-            float[] hidden = new float[rows * dim];
-            executor.embed(prompt, p, rows, hidden);
-            executor.forward(b.seq(), p, rows, hidden);
-            executor.draft(b.seq(), p, rows, hidden, logits); // fills a transformer head's cache
-            out.downstream(new Hidden(b.seq(), 0, 0, p, rows, hidden, -1, null, p == 0 ? b.params() : null));
-        }
         s.nextPos = n;
+        prefilling.add(b.seq()); // prefilled chunk by chunk by the steps, between decoding rows
     }
 
     private void restart(Restart r) {
@@ -128,33 +148,78 @@ public final class DrafterStage implements PipelineStage {
         return true;
     }
 
+    /** One batched call: a row for every sequence that may draft, and the next chunk of the oldest prompt still prefilling. */
     @Override
     public boolean step() {
-        for (int tries = roundRobin.size(); tries > 0; tries--) {
+        List<Long> rows = new ArrayList<>();
+        for (int tries = roundRobin.size(); tries > 0 && rows.size() < maxRows; tries--) {
             Long seq = roundRobin.poll();
             Sequence s = sequences.get(seq);
             if (s == null) continue;
             roundRobin.add(seq);
-            if (runnable(s)) {
-                try {
-                    draftOne(seq, s);
-                } catch (RuntimeException e) {
-                    finish(seq);
-                    throw new SequenceFailedException(seq, e);
-                }
-                return true;
+            if (runnable(s)) rows.add(seq);
+        }
+        Long prefill = prefilling.peek();
+        if (rows.isEmpty() && prefill == null) {
+            pacing.idle();
+            return false;
+        }
+        Sequence ps = prefill == null ? null : sequences.get(prefill);
+        int chunk = ps == null ? 0 : Math.min(prefillChunk, ps.params.promptLength() - ps.prefilled);
+        long t0 = System.nanoTime();
+        if (!rows.isEmpty()) pacing.callStarted(t0);
+        batch.clear();
+        if (chunk > 0) batch.add(prefill, ps.prefilled, chunk);
+        for (long seq : rows) batch.add(seq, sequences.get(seq).nextPos, 1);
+        float[] hidden = new float[batch.totalRows() * dim];
+        try {
+            for (int i = 0; i < batch.size(); i++) {
+                int n = batch.rows(i);
+                executor.embed(sequences.get(batch.seq(i)).tokens, batch.start(i), n, embedded);
+                System.arraycopy(embedded, 0, hidden, batch.rowOffset(i) * dim, n * dim);
+            }
+            executor.forward(batch, hidden);
+        } catch (RuntimeException e) {
+            // The call as a whole failed (before any cache moved: the executor checks first): fail its sequences.
+            long[] failed = new long[batch.size()];
+            for (int i = 0; i < batch.size(); i++) failed[i] = batch.seq(i);
+            for (long seq : failed) finish(seq);
+            throw new SequenceFailedException(failed, e);
+        }
+        List<Long> failed = new ArrayList<>();
+        RuntimeException failure = null;
+        if (chunk > 0) {
+            try {
+                sendPrefillChunk(prefill, ps, chunk, Arrays.copyOfRange(hidden, 0, chunk * dim));
+            } catch (RuntimeException e) {
+                failed.add(prefill);
+                failure = e;
             }
         }
-        pacing.idle();
-        return false;
+        List<Hidden> parts = new ArrayList<>(rows.size());
+        for (int i = chunk > 0 ? 1 : 0; i < batch.size(); i++) {
+            long seq = batch.seq(i);
+            try {
+                parts.add(draftRow(seq, sequences.get(seq), Arrays.copyOfRange(hidden, batch.rowOffset(i) * dim, (batch.rowOffset(i) + 1) * dim)));
+            } catch (RuntimeException e) {
+                failed.add(seq);
+                failure = e;
+            }
+        }
+        out.downstream(parts);
+        long now = System.nanoTime();
+        for (Hidden h : parts) sequences.get(h.seq()).sentAt[h.pos()] = now;
+        if (!rows.isEmpty()) pacing.callEnded(now);
+        if (!failed.isEmpty()) {
+            for (long seq : failed) finish(seq);
+            throw new SequenceFailedException(failed.stream().mapToLong(Long::longValue).toArray(), failure);
+        }
+        return true;
     }
 
-    private void draftOne(long seq, Sequence s) {
-        pacing.callStarted(System.nanoTime());
+    /** The head drafts the next token of one decode row; the row's hidden state travels with it. */
+    private Hidden draftRow(long seq, Sequence s, float[] hidden) {
         int p = s.nextPos;
-        float[] hidden = new float[dim];
-        executor.embed(s.tokens, p, 1, hidden);
-        executor.forward(seq, p, 1, hidden);
         executor.draft(seq, p, 1, hidden, logits);
         float[] probs = null;
         int draft;
@@ -169,15 +234,22 @@ public final class DrafterStage implements PipelineStage {
         s.decodePositions++;
         s.tokens[p + 1] = draft;
         s.nextPos = p + 1;
-        out.downstream(new Hidden(seq, s.epoch, s.epochStart, p, 1, hidden, draft, probs, null));
-        long now = System.nanoTime();
-        s.sentAt[p] = now;
-        pacing.callEnded(now);
+        return new Hidden(seq, s.epoch, s.epochStart, p, 1, hidden, draft, probs, null);
+    }
+
+    /** A prompt chunk computed in this call: the head sees it (a transformer head's cache), then it goes on alone. */
+    private void sendPrefillChunk(long seq, Sequence s, int rows, float[] hidden) {
+        int p = s.prefilled;
+        executor.draft(seq, p, rows, hidden, logits);
+        s.prefilled += rows;
+        if (s.prefilled == s.params.promptLength()) prefilling.poll();
+        out.downstream(new Hidden(seq, 0, 0, p, rows, hidden, -1, null, p == 0 ? s.params : null));
     }
 
     private void finish(long seq) {
         Sequence s = sequences.remove(seq);
         roundRobin.remove(seq);
+        prefilling.remove(seq);
         executor.release(seq);
         if (s != null) out.report(seq, new StageReport(stageIndex, s.decodePositions, s.wasted, 0, 0, 0));
     }

@@ -154,6 +154,11 @@ public final class InProcessPipeline implements Decoder {
         }
 
         @Override
+        public void downstream(PipelineMessage.Batch message) {
+            workers.get(stage + 1).deliverFrom(stage, message);
+        }
+
+        @Override
         public void toDrafter(PipelineMessage message) {
             workers.getFirst().deliverFrom(stage, message);
         }
@@ -250,9 +255,11 @@ public final class InProcessPipeline implements Decoder {
                 } catch (InterruptedException e) {
                     return;
                 } catch (SequenceFailedException e) {
-                    // One sequence could not be served (no KV-cache room, say): only its session fails.
-                    Run r = sessions.get(e.seq());
-                    if (r != null) r.fail(e.getCause());
+                    // Some sequences could not be served (no KV-cache room, say): only their sessions fail.
+                    for (long seq : e.seqs()) {
+                        Run r = sessions.get(seq);
+                        if (r != null) r.fail(e.getCause());
+                    }
                 } catch (RuntimeException e) {
                     // A protocol or compute error fails every running session rather than hanging it.
                     for (Run r : sessions.values()) r.fail(e);

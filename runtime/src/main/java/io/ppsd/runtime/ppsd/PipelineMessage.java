@@ -35,6 +35,29 @@ public sealed interface PipelineMessage {
     record Hidden(long seq, int epoch, int epochStart, int pos, int rows, float[] hidden, int draft, float[] draftProbs,
                   SequenceParams params) implements PipelineMessage {}
 
+    /**
+     * Stage k → stage k+1: the decode rows of one batched call of stage k, one {@link Hidden} per
+     * sequence (one row each; several sequences, never one twice), in one message. The epoch rules
+     * apply to each part on its own. {@link #seq()} is the first part's; prefill chunks travel as
+     * their own {@link Hidden} (the first one carries the sequence's parameters).
+     */
+    record Batch(java.util.List<Hidden> parts) implements PipelineMessage {
+        public Batch {
+            parts = java.util.List.copyOf(parts);
+            if (parts.isEmpty()) throw new IllegalArgumentException("a batch holds at least one sequence's rows");
+            var seen = new java.util.HashSet<Long>();
+            for (Hidden h : parts) {
+                if (h.params() != null) throw new IllegalArgumentException("sequence parameters travel with a prefill chunk, not in a batch");
+                if (!seen.add(h.seq())) throw new IllegalArgumentException("sequence " + h.seq() + " appears twice in one batch");
+            }
+        }
+
+        @Override
+        public long seq() {
+            return parts.getFirst().seq();
+        }
+    }
+
     /** Verifier → stage 0: the token at position {@code pos} is committed and begins epoch {@code epoch}; recompute from it. */
     record Restart(long seq, int epoch, int pos, int token) implements PipelineMessage {}
 
@@ -59,13 +82,18 @@ public sealed interface PipelineMessage {
 
     /**
      * PipeSpec level → the next smaller model: the sender's sequence is {@code settled} tokens long.
-     * With {@code correctedAt} ≥ 0 the receiver's token at that position was wrong: from there on its
-     * sequence is {@code correction}, it drops everything after, and its epoch becomes {@code epoch}.
+     * With {@code correctedAt} ≥ 0 the receiver is wrong from that position on: its sequence becomes
+     * its tokens before it followed by {@code correction} (the sender's tokens from there), it drops
+     * everything after, and its epoch becomes {@code epoch}.
      */
-    record Verdict(long seq, int epoch, int settled, int correctedAt, int correction) implements PipelineMessage {
+    record Verdict(long seq, int epoch, int settled, int correctedAt, int[] correction) implements PipelineMessage {
+        public Verdict {
+            correction = correction == null ? new int[0] : correction;
+            if ((correctedAt >= 0) == (correction.length == 0)) throw new IllegalArgumentException("a correction has a position and tokens");
+        }
 
         public static Verdict progress(long seq, int epoch, int settled) {
-            return new Verdict(seq, epoch, settled, -1, -1);
+            return new Verdict(seq, epoch, settled, -1, null);
         }
 
         public boolean corrects() {

@@ -9,6 +9,15 @@ public interface PipelineOutbox {
     /** To the next stage. */
     void downstream(PipelineMessage.Hidden message);
 
+    /** To the next stage: the rows of one batched call of several sequences, as one message. */
+    void downstream(PipelineMessage.Batch message);
+
+    /** To the next stage: one part alone, several as a {@link PipelineMessage.Batch}. */
+    default void downstream(java.util.List<PipelineMessage.Hidden> parts) {
+        if (parts.size() == 1) downstream(parts.getFirst());
+        else if (!parts.isEmpty()) downstream(new PipelineMessage.Batch(parts));
+    }
+
     /** To stage 0 (from the verifier). */
     void toDrafter(PipelineMessage message);
 

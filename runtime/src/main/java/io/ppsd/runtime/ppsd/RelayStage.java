@@ -4,7 +4,10 @@ import io.ppsd.runtime.ppsd.PipelineMessage.Finish;
 import io.ppsd.runtime.ppsd.PipelineMessage.Hidden;
 import io.ppsd.runtime.ppsd.PipelineMessage.Rollback;
 import io.ppsd.runtime.stage.StageExecutor;
+import io.ppsd.runtime.ppsd.PipelineMessage.Batch;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 /** A middle stage: runs its layers on what arrives and passes it on, under the epoch rules. */
@@ -34,6 +37,19 @@ public final class RelayStage implements PipelineStage {
                 executor.forward(m.seq(), m.pos(), m.rows(), m.hidden());
                 if (m.draft() >= 0) s.decodePositions += m.rows();
                 out.downstream(m);
+            }
+            case Batch b -> {
+                // One call over the rows of every sequence the epoch rules admit; they go on as one message.
+                List<Hidden> admitted = new ArrayList<>(b.parts().size());
+                for (Hidden m : b.parts()) {
+                    Sequence s = sequences.get(m.seq());
+                    if (s != null && s.gate.admit(m, executor)) {
+                        admitted.add(m);
+                        s.decodePositions += m.rows();
+                    }
+                }
+                BatchRows.forward(executor, admitted);
+                out.downstream(admitted);
             }
             case Rollback r -> {
                 Sequence s = sequences.get(r.seq());

@@ -8,7 +8,10 @@ import io.ppsd.runtime.ppsd.PipelineMessage.Restart;
 import io.ppsd.runtime.ppsd.PipelineMessage.Rollback;
 import io.ppsd.runtime.speculative.Verifier;
 import io.ppsd.runtime.stage.StageExecutor;
+import io.ppsd.runtime.ppsd.PipelineMessage.Batch;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -26,6 +29,7 @@ public final class VerifierStage implements PipelineStage {
     private final float[] logits;
     private final int dim;
     private final float[] lastRow;
+    private float[] batchLogits = new float[0];
 
     private static final class Sequence {
         final EpochGate gate = new EpochGate();
@@ -58,6 +62,7 @@ public final class VerifierStage implements PipelineStage {
     public void handle(PipelineMessage message) {
         switch (message) {
             case Hidden m -> hidden(m);
+            case Batch b -> batch(b);
             case Finish f -> {
                 Sequence s = sequences.remove(f.seq());
                 executor.release(f.seq());
@@ -93,9 +98,33 @@ public final class VerifierStage implements PipelineStage {
             }
             return;
         }
-        s.decodePositions++;
         executor.logits(m.hidden(), 1, logits);
-        var verdict = s.verifier.verify(m.draft(), m.draftProbs(), logits, 0, s.tokens, historyLength(s, last));
+        decide(m, s, logits, 0);
+    }
+
+    /** The decode rows of several sequences: one call through the layers and one through the LM head, then each verdict. */
+    private void batch(Batch b) {
+        List<Hidden> admitted = new ArrayList<>(b.parts().size());
+        List<Sequence> states = new ArrayList<>(b.parts().size());
+        for (Hidden m : b.parts()) {
+            Sequence s = sequences.get(m.seq());
+            if (s == null || s.stopped || !s.gate.admit(m, executor)) continue;
+            admitted.add(m);
+            states.add(s);
+        }
+        if (admitted.isEmpty()) return;
+        float[] rows = BatchRows.forward(executor, admitted);
+        int vocab = logits.length;
+        if (batchLogits.length < admitted.size() * vocab) batchLogits = new float[admitted.size() * vocab];
+        executor.logits(rows, admitted.size(), batchLogits);
+        for (int i = 0; i < admitted.size(); i++) decide(admitted.get(i), states.get(i), batchLogits, i * vocab);
+    }
+
+    /** Verifies the draft that came with decode row {@code m} against the full model's logits at {@code off}. */
+    private void decide(Hidden m, Sequence s, float[] logits, int off) {
+        int last = m.pos() + m.rows() - 1;
+        s.decodePositions++;
+        var verdict = s.verifier.verify(m.draft(), m.draftProbs(), logits, off, s.tokens, historyLength(s, last));
         s.verified++;
         if (verdict.accepted()) s.accepted++;
         if (!commit(m.seq(), s, last + 1, verdict.token(), verdict.accepted())) return;
