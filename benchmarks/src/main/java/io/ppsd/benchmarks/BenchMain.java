@@ -29,7 +29,7 @@ import picocli.CommandLine.Option;
                 "decode-speed (CPU AR tokens/s of several model sizes, F32 and BF16, next to Jlama),",
                 "serve (time to first token, inter-token latency and throughput over HTTP and the actor API at 1, 4, 16 clients)."})
 public final class BenchMain implements Callable<Integer> {
-    @Option(names = "--suite", defaultValue = "default", description = "default, ppsd, decode-speed, serve or pipespec (default: ${DEFAULT-VALUE})")
+    @Option(names = "--suite", defaultValue = "default", description = "default, ppsd, decode-speed, serve, concurrency or pipespec (default: ${DEFAULT-VALUE})")
     String suite;
 
     @Option(names = "--out", description = "output directory (default: benchmarks/results/<suite>[-quick])")
@@ -117,6 +117,11 @@ public final class BenchMain implements Callable<Integer> {
         if (compare != null && !compare.isEmpty()) return compare(compare);
         if (standIn) model = io.ppsd.benchmarks.model.ModelChoice.standIn(repo);
         if (jmh) return KernelBenchmarks.run(jmhArgs, out != null ? out : repo.results("jmh"), commandLine);
+        if (suite.equals("concurrency")) {
+            new io.ppsd.benchmarks.concurrency.ConcurrencySuite(repo.shippedModel(), repo, quick,
+                    out != null ? out : repo.results(quick ? "concurrency-quick" : "concurrency"), commandLine, System.err).run();
+            return 0;
+        }
         if (suite.equals("pipespec")) {
             Path dir = model != null ? model : repo.shippedModel();
             Path draft = draftModel != null ? draftModel : dir.resolveSibling(dir.getFileName() + "-draft");

@@ -53,6 +53,7 @@ public record PipelineDefinition(String name, Path modelDir, ModelConfig config,
         DraftWindow window = c.getBoolean("adaptive-window")
                 ? (positions > 0 ? DraftWindow.adaptive(positions) : DraftWindow.defaultFor(plan.stageCount()))
                 : DraftWindow.fixed(positions > 0 ? positions : plan.stageCount());
+        if (c.getBoolean("speculation-by-load")) window = window.withLoadAdaptation();
         // Prefill chunks stay well under the remote frame size: rows × hidden × 4 bytes ≤ 512 KiB.
         int maxRows = Math.max(1, (512 * 1024) / (4 * config.hiddenSize()));
         int chunk = Math.min(c.getInt("prefill-chunk"), maxRows);

@@ -27,6 +27,12 @@ public sealed interface StageCommand {
     enum Step implements StageCommand, org.apache.pekko.actor.NoSerializationVerificationNeeded { INSTANCE }
 
     /**
+     * Self-message of a middle stage or the verifier: run the decode rows gathered since it was
+     * sent (everything that queued behind it in the mailbox joins) as one call.
+     */
+    enum Flush implements StageCommand, org.apache.pekko.actor.NoSerializationVerificationNeeded { INSTANCE }
+
+    /**
      * A measurement message that takes the path the decode traffic takes — stage 0 → 1 → … → last
      * (the hidden-state hops), last → 0 (the verdict hop) — and then returns to {@code replyTo}.
      * It goes through the same entity references, mailboxes, dispatcher and serializer as a

@@ -54,6 +54,8 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
     /** This node's cluster address, for the stamps of probes. */
     private final String node;
     private boolean stepPending;
+    private boolean flushPending;
+    private final io.ppsd.runtime.ppsd.PendingRows pending = new io.ppsd.runtime.ppsd.PendingRows();
     /** This stage's busy time and sequence count in the node's metrics (resolved once: they are updated per message). */
     private final java.util.concurrent.atomic.AtomicLong busyNanos;
     private final java.util.concurrent.atomic.AtomicInteger sequenceGauge;
@@ -157,6 +159,11 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
         return newReceiveBuilder()
                 .onMessage(StageCommand.Deliver.class, this::onDeliver)
                 .onMessage(StageCommand.Step.class, s -> onStep())
+                .onMessage(StageCommand.Flush.class, f -> {
+                    flushPending = false;
+                    flush();
+                    return this;
+                })
                 .onMessage(StageCommand.Probe.class, this::onProbe)
                 .onMessage(StageCommand.Status.class, q -> {
                     if (q.replyTo() != null) q.replyTo().tell(new StageCommand.StageStatus(entityId, true, "", logic.activeSequences()));
@@ -167,9 +174,32 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
     }
 
     private Behavior<StageCommand> onDeliver(StageCommand.Deliver d) {
-        long start = System.nanoTime();
         PipelineMessage m = d.message();
         if (d.session() != null && !(m instanceof PipelineMessage.Finish)) sessions.put(m.seq(), d.session());
+        if (!logic.takesSteps()) {
+            // Decode rows wait for a Flush so that rows queued behind them join the same call.
+            if (pending.offer(m)) {
+                if (!flushPending) {
+                    flushPending = true;
+                    getContext().getSelf().tell(StageCommand.Flush.INSTANCE);
+                }
+                return this;
+            }
+            flush();
+            if (pending.offer(m)) return this; // a second row of a sequence whose first just ran
+        }
+        handle(m, d.session());
+        return this;
+    }
+
+    /** Runs the decode rows gathered so far as one call. */
+    private void flush() {
+        PipelineMessage m = pending.drain();
+        if (m != null) handle(m, null);
+    }
+
+    private void handle(PipelineMessage m, ActorRef<SessionCommand> deliveredSession) {
+        long start = System.nanoTime();
         try {
             logic.handle(m);
         } catch (RuntimeException e) {
@@ -180,7 +210,7 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
             Throwable cause = e instanceof SequenceFailedException && e.getCause() != null ? e.getCause() : e;
             for (long seq : failed) {
                 getContext().getLog().warn("stage {} failed sequence {}: {}", entityId, seq, e.toString());
-                ActorRef<SessionCommand> session = sessions.getOrDefault(seq, d.session());
+                ActorRef<SessionCommand> session = sessions.getOrDefault(seq, deliveredSession);
                 if (session != null) session.tell(new SessionCommand.StageFailed(seq, entityId, cause.getMessage(), codeOf(cause)));
                 logic.handle(new PipelineMessage.Finish(seq));
             }
@@ -194,7 +224,6 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
         }
         busyNanos.addAndGet(System.nanoTime() - start);
         scheduleStep();
-        return this;
     }
 
     private Behavior<StageCommand> onStep() {

@@ -242,7 +242,7 @@ public final class StageMessageSerializer extends SerializerWithStringManifest {
         SamplingParams s = p.sampling();
         buf.putFloat(s.temperature()).putInt(s.topK()).putFloat(s.topP()).putFloat(s.repetitionPenalty()).putLong(s.seed());
         putInts(buf, p.stopTokens());
-        buf.putInt(p.window().max()).put((byte) (p.window().adaptive() ? 1 : 0));
+        buf.putInt(p.window().max()).put((byte) ((p.window().adaptive() ? 1 : 0) | (p.window().byLoad() ? 2 : 0)));
     }
 
     private static SequenceParams getParams(ByteBuffer buf) {
@@ -252,10 +252,10 @@ public final class StageMessageSerializer extends SerializerWithStringManifest {
         int[] stops = getInts(buf);
         int window = buf.getInt();
         byte adaptive = buf.get();
-        if (prompt.length == 0 || maxLength <= prompt.length || window < 1 || adaptive < 0 || adaptive > 1) {
+        if (prompt.length == 0 || maxLength <= prompt.length || window < 1 || adaptive < 0 || adaptive > 3) {
             throw new IllegalArgumentException("inconsistent sequence parameters");
         }
-        return new SequenceParams(prompt, maxLength, sampling, stops, new DraftWindow(window, adaptive == 1));
+        return new SequenceParams(prompt, maxLength, sampling, stops, new DraftWindow(window, (adaptive & 1) != 0, (adaptive & 2) != 0));
     }
 
     private static void putInts(ByteBuffer buf, int[] a) {

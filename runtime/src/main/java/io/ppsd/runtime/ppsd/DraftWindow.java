@@ -3,11 +3,21 @@ package io.ppsd.runtime.ppsd;
 /**
  * How far stage 0 may draft beyond the last verified position of a sequence: at most {@code max}
  * positions, and, when {@code adaptive}, as many of them as {@link DraftPacing} finds worth it
- * for the stage times and acceptance rate stage 0 observes.
+ * for the stage times and acceptance rate stage 0 observes; with {@code byLoad}, one position (plain
+ * pipelined decoding) for a sequence whose speculation the load makes a loss ({@link SpeculationByLoad}).
  */
-public record DraftWindow(int max, boolean adaptive) {
+public record DraftWindow(int max, boolean adaptive, boolean byLoad) {
     public DraftWindow {
         if (max < 1) throw new IllegalArgumentException("a draft window holds at least 1 position, got " + max);
+    }
+
+    public DraftWindow(int max, boolean adaptive) {
+        this(max, adaptive, false);
+    }
+
+    /** The same window, and stage 0 falls back to plain pipelined decoding when the load makes speculation a loss ({@link SpeculationByLoad}). */
+    public DraftWindow withLoadAdaptation() {
+        return new DraftWindow(max, adaptive, true);
     }
 
     /** Exactly {@code positions} in flight (the paper's pipeline keeps S: one per stage). */

@@ -44,6 +44,9 @@ public final class DrafterStage implements PipelineStage {
     private final float[] logits;
     private final int dim;
     private final DraftPacing pacing = new DraftPacing();
+    private final SpeculationByLoad byLoad = new SpeculationByLoad();
+    private int stageCount = 2;
+    private int decoding;
     private final StageBatch batch = new StageBatch();
     /** One segment's embedding before it is placed in the call's rows (a prefill chunk at most). */
     private final float[] embedded;
@@ -58,6 +61,7 @@ public final class DrafterStage implements PipelineStage {
         int nextPos;
         int prefilled; // prompt positions computed and sent (the prompt's length once done)
         int verified = -1;
+        double alpha = 0.5; // running acceptance of its drafts, for SpeculationByLoad
         long decodePositions, wasted;
 
         Sequence(PipelineMessage.SequenceParams params, int vocab) {
@@ -98,6 +102,7 @@ public final class DrafterStage implements PipelineStage {
             case Accepted a -> {
                 Sequence s = sequences.get(a.seq());
                 if (s != null && a.epoch() == s.epoch) {
+                    s.alpha = SpeculationByLoad.alpha(s.alpha, true);
                     if (s.sentAt[a.pos() - 1] > 0) pacing.verdict(s.sentAt[a.pos() - 1], System.nanoTime(), true);
                     s.sentAt[a.pos() - 1] = 0;
                     s.verified = Math.max(s.verified, a.pos());
@@ -123,6 +128,7 @@ public final class DrafterStage implements PipelineStage {
     private void restart(Restart r) {
         Sequence s = sequences.get(r.seq());
         if (s == null || r.epoch() <= s.epoch) return; // stale
+        if (s.epoch > 0) s.alpha = SpeculationByLoad.alpha(s.alpha, false); // epoch 1 starts after prefill: no draft rejected
         if (r.pos() > 0 && s.sentAt[r.pos() - 1] > 0) pacing.verdict(s.sentAt[r.pos() - 1], System.nanoTime(), false);
         // Forget the send times of this epoch's drafts (only positions below nextPos were sent).
         Arrays.fill(s.sentAt, Math.max(0, r.pos() - 1), Math.max(r.pos(), Math.min(s.sentAt.length, s.nextPos + 1)), 0L);
@@ -140,7 +146,20 @@ public final class DrafterStage implements PipelineStage {
     }
 
     private boolean runnable(Sequence s) {
-        return s.epoch > 0 && s.nextPos <= s.verified + pacing.positions(s.params.window()) - 1 && s.nextPos < s.params.maxLength() - 1;
+        return s.epoch > 0 && s.nextPos <= s.verified + positions(s) - 1 && s.nextPos < s.params.maxLength() - 1;
+    }
+
+    /** Positions the sequence may have in flight now: its window, or one when the load makes speculating a loss. */
+    private int positions(Sequence s) {
+        DraftWindow window = s.params.window();
+        int w = pacing.positions(window);
+        if (window.byLoad() && !byLoad.speculate(s.alpha, w, decoding, stageCount)) return 1;
+        return w;
+    }
+
+    /** The pipeline's stage count, for the load rule (the session's parameters do not carry it). */
+    public void stageCount(int stages) {
+        this.stageCount = stages;
     }
 
     @Override
@@ -151,6 +170,8 @@ public final class DrafterStage implements PipelineStage {
     /** One batched call: a row for every sequence that may draft, and the next chunk of the oldest prompt still prefilling. */
     @Override
     public boolean step() {
+        decoding = 0;
+        for (Sequence s : sequences.values()) if (s.epoch > 0) decoding++;
         List<Long> rows = new ArrayList<>();
         for (int tries = roundRobin.size(); tries > 0 && rows.size() < maxRows; tries--) {
             Long seq = roundRobin.poll();
@@ -210,6 +231,7 @@ public final class DrafterStage implements PipelineStage {
         long now = System.nanoTime();
         for (Hidden h : parts) sequences.get(h.seq()).sentAt[h.pos()] = now;
         if (!rows.isEmpty()) pacing.callEnded(now);
+        byLoad.call(batch.totalRows(), now - t0);
         if (!failed.isEmpty()) {
             for (long seq : failed) finish(seq);
             throw new SequenceFailedException(failed.stream().mapToLong(Long::longValue).toArray(), failure);

@@ -191,6 +191,7 @@ public final class InProcessPipeline implements Decoder {
     private final class Worker {
         private final int stage;
         private final LinkedBlockingQueue<PipelineMessage> inbox = new LinkedBlockingQueue<>();
+        private final PendingRows pending = new PendingRows();
         private final SplittableRandom random;
         /** Per sender, a delivery thread that delays hops but keeps that sender's order. */
         private final Map<Integer, java.util.concurrent.ExecutorService> links = new ConcurrentHashMap<>();
@@ -251,7 +252,14 @@ public final class InProcessPipeline implements Decoder {
                         }
                         pauseMicros(d);
                     }
-                    logic.handle(m);
+                    if (!logic.takesSteps() && pending.offer(m)) {
+                        // Decode rows: gather what else is queued into the same call.
+                        PipelineMessage next;
+                        while ((next = inbox.peek()) != null && pending.offer(next)) inbox.poll();
+                        logic.handle(pending.drain());
+                    } else {
+                        logic.handle(m);
+                    }
                 } catch (InterruptedException e) {
                     return;
                 } catch (SequenceFailedException e) {
