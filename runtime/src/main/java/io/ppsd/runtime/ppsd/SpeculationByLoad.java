@@ -11,10 +11,10 @@ package io.ppsd.runtime.ppsd;
  * is at stage 0 in a call, c(max(1, k/S)), and keeps them all. A sequence speculates when
  * <pre>  e · S · c(max(1, k/S))  ≥  c(k)</pre>
  * with c(rows) = a + b·rows fitted to stage 0's call times (least squares with forgetting) and
- * e = 1 / (1 + (1 − α)(W − 1)) for its acceptance rate α (measured from its verdicts in either
- * mode: stage 0 drafts with the head in both) and window W (each rejection throws away the W − 1
- * positions drafted past the rejected one). While calls are memory-bound (b·k ≪ a) this is
- * e ≥ 1/S — speculate, as at low load; when rows cost (a large batch, or compute-bound stages) a
+ * e = 1 / (1 + (1 − α)(min(W, S) − 1)) for its acceptance rate α (measured from its verdicts in
+ * either mode: stage 0 drafts with the head in both) and window W (each rejection throws away the
+ * positions in flight past the rejected one, at most one per stage). While calls are memory-bound
+ * (b·k ≪ a) this is e·S ≥ 1, which always holds — speculate, as at low load (ρ* ≥ 1); when rows cost (a large batch, or compute-bound stages) a
  * sequence with a low α stops speculating first. Tokens never change either way.
  */
 final class SpeculationByLoad {
@@ -41,7 +41,8 @@ final class SpeculationByLoad {
         double meanX = sumX / n, varX = sumXX / n - meanX * meanX;
         double b = varX > 1e-9 ? Math.max(0, (sumXY / n - meanX * (sumY / n)) / varX) : 0;
         double a = Math.max(1, sumY / n - b * meanX);
-        double kept = 1 / (1 + (1 - alpha) * (window - 1));
+        // At most one position per stage is in flight however wide the window (the rest wait for verdicts).
+        double kept = 1 / (1 + (1 - alpha) * (Math.min(window, stages) - 1));
         double plainRows = Math.max(1, (double) decoding / stages);
         return kept * stages * (a + b * plainRows) >= a + b * decoding;
     }
