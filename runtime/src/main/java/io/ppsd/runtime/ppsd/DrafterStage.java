@@ -48,6 +48,7 @@ public final class DrafterStage implements PipelineStage {
     private int stageCount = 2;
     private int decoding;
     private final StageBatch batch = new StageBatch();
+    private float[] draftLogits = new float[0];
     /** One segment's embedding before it is placed in the call's rows (a prefill chunk at most). */
     private final float[] embedded;
 
@@ -207,21 +208,26 @@ public final class DrafterStage implements PipelineStage {
             for (long seq : failed) finish(seq);
             throw new SequenceFailedException(failed, e);
         }
+        int vocab = logits.length;
+        if (draftLogits.length < batch.size() * vocab) draftLogits = new float[batch.size() * vocab];
+        try {
+            // The head over every segment in one call (a prefill chunk fills a transformer head's cache).
+            executor.draft(batch, hidden, draftLogits);
+        } catch (RuntimeException e) {
+            long[] all = new long[batch.size()];
+            for (int i = 0; i < batch.size(); i++) all[i] = batch.seq(i);
+            for (long seq : all) finish(seq);
+            throw new SequenceFailedException(all, e);
+        }
         List<Long> failed = new ArrayList<>();
         RuntimeException failure = null;
-        if (chunk > 0) {
-            try {
-                sendPrefillChunk(prefill, ps, chunk, Arrays.copyOfRange(hidden, 0, chunk * dim));
-            } catch (RuntimeException e) {
-                failed.add(prefill);
-                failure = e;
-            }
-        }
+        if (chunk > 0) sendPrefillChunk(prefill, ps, chunk, Arrays.copyOfRange(hidden, 0, chunk * dim));
         List<Hidden> parts = new ArrayList<>(rows.size());
         for (int i = chunk > 0 ? 1 : 0; i < batch.size(); i++) {
             long seq = batch.seq(i);
             try {
-                parts.add(draftRow(seq, sequences.get(seq), Arrays.copyOfRange(hidden, batch.rowOffset(i) * dim, (batch.rowOffset(i) + 1) * dim)));
+                parts.add(draftRow(seq, sequences.get(seq), Arrays.copyOfRange(hidden, batch.rowOffset(i) * dim, (batch.rowOffset(i) + 1) * dim),
+                        draftLogits, i * vocab));
             } catch (RuntimeException e) {
                 failed.add(seq);
                 failure = e;
@@ -239,18 +245,17 @@ public final class DrafterStage implements PipelineStage {
         return true;
     }
 
-    /** The head drafts the next token of one decode row; the row's hidden state travels with it. */
-    private Hidden draftRow(long seq, Sequence s, float[] hidden) {
+    /** The next token of one decode row, drawn from the head's logits at {@code off}; the row's hidden state travels with it. */
+    private Hidden draftRow(long seq, Sequence s, float[] hidden, float[] headLogits, int off) {
         int p = s.nextPos;
-        executor.draft(seq, p, 1, hidden, logits);
         float[] probs = null;
         int draft;
         boolean penalty = s.params.sampling().repetitionPenalty() != 1f;
         int historyLength = penalty ? p + 1 : 0;
         if (s.params.sampling().isGreedy()) {
-            draft = s.sampler.sample(logits, 0, s.tokens, historyLength);
+            draft = s.sampler.sample(headLogits, off, s.tokens, historyLength);
         } else {
-            probs = Arrays.copyOf(s.sampler.distribution(logits, 0, s.tokens, historyLength), logits.length);
+            probs = Arrays.copyOf(s.sampler.distribution(headLogits, off, s.tokens, historyLength), logits.length);
             draft = s.sampler.draw(probs);
         }
         s.decodePositions++;
@@ -259,10 +264,9 @@ public final class DrafterStage implements PipelineStage {
         return new Hidden(seq, s.epoch, s.epochStart, p, 1, hidden, draft, probs, null);
     }
 
-    /** A prompt chunk computed in this call: the head sees it (a transformer head's cache), then it goes on alone. */
+    /** A prompt chunk computed in this call (the head has seen it): it goes on alone. */
     private void sendPrefillChunk(long seq, Sequence s, int rows, float[] hidden) {
         int p = s.prefilled;
-        executor.draft(seq, p, rows, hidden, logits);
         s.prefilled += rows;
         if (s.prefilled == s.params.promptLength()) prefilling.poll();
         out.downstream(new Hidden(seq, 0, 0, p, rows, hidden, -1, null, p == 0 ? s.params : null));

@@ -71,7 +71,12 @@ public record DeviceProfile(
      * vocabulary (the norm head reuses the LM head; a linear head has a projection of the same size).
      */
     public long draftNanos(ExitHeadKind kind, int rows) {
-        long projection = blockNanos(lmHeadParameters, 1);
+        return draftNanos(kind, rows, 1);
+    }
+
+    /** One call drafting for several sequences: the head's layer over all {@code rows}, {@code projections} rows through the projection. */
+    public long draftNanos(ExitHeadKind kind, int rows, int projections) {
+        long projection = blockNanos(lmHeadParameters, projections);
         long layer = kind == ExitHeadKind.TRANSFORMER ? layerNanos(rows) : 0;
         return callOverhead.toNanos() + layer + projection;
     }

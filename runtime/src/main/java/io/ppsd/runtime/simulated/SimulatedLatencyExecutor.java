@@ -115,6 +115,14 @@ public final class SimulatedLatencyExecutor implements StageExecutor {
         padTo(start, profile.logitsNanos(rows));
     }
 
+    /** The heads of a batch as one call: the head's layer over all rows, one projection per segment. */
+    @Override
+    public void draft(io.ppsd.runtime.stage.StageBatch batch, float[] hidden, float[] logits) {
+        long start = clock.nanoTime();
+        real.draft(batch, hidden, logits);
+        padTo(start, profile.draftNanos(headKind, batch.totalRows(), batch.size()));
+    }
+
     @Override
     public void draft(long seq, int startPos, int rows, float[] hidden, float[] logits) {
         long start = clock.nanoTime();

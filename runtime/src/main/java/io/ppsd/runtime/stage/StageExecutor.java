@@ -46,6 +46,22 @@ public interface StageExecutor extends AutoCloseable {
      */
     default void admit(long seq, int maxPositions) {}
 
+    /**
+     * {@link #draft} for every segment of a batch at once: the exit head sees each segment's rows
+     * of {@code hidden} (laid out as for {@link #forward(StageBatch, float[])}, not modified) and
+     * writes the logits of each segment's last row to {@code logits} at segment × vocabulary. This
+     * default drafts segment by segment; a device prices or runs it as one call.
+     */
+    default void draft(StageBatch batch, float[] hidden, float[] logits) {
+        int dim = config().hiddenSize(), vocab = config().vocabSize();
+        float[] one = new float[vocab];
+        for (int i = 0; i < batch.size(); i++) {
+            int off = batch.rowOffset(i) * dim, n = batch.rows(i);
+            draft(batch.seq(i), batch.start(i), n, java.util.Arrays.copyOfRange(hidden, off, off + n * dim), one);
+            System.arraycopy(one, 0, logits, i * vocab, vocab);
+        }
+    }
+
     /** Embeds n tokens into {@code hidden} rows 0..n-1; only on a stage with the embedding. */
     void embed(int[] tokens, int off, int n, float[] hidden);
 
