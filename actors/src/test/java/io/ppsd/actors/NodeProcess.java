@@ -50,6 +50,14 @@ final class NodeProcess implements AutoCloseable {
         return process.toHandle().info().totalCpuDuration().orElseThrow();
     }
 
+    /** The fraction of one core the process uses over the next {@code window}. */
+    double busy(Duration window) throws InterruptedException {
+        Duration cpu0 = cpu();
+        long t0 = System.nanoTime();
+        Thread.sleep(window.toMillis());
+        return cpu().minus(cpu0).toNanos() / (double) (System.nanoTime() - t0);
+    }
+
     /** Waits until the log contains {@code text}; false after {@code timeout} or when the process ended. */
     boolean awaitOutput(String text, Duration timeout) throws InterruptedException {
         long end = System.nanoTime() + timeout.toNanos();
