@@ -1,10 +1,13 @@
 /*
- * Licensed to the Apache Software Foundation (ASF) under one or more
- * contributor license agreements. This file is a Java port of Apache Pekko 1.7.0's
- * remote/src/main/scala/org/apache/pekko/remote/artery/tcp/TcpFraming.scala (Apache License 2.0),
- * with the frame-length bound of apache/pekko#3492 (backported to 1.7.x as #3525, not released
- * when this was written). ppsd replaces Pekko's class with it on the class path: see
- * io.ppsd.actors.node.InboundFrameLimit and cluster-configs/README.md, "Transport security".
+ * Derived from Apache Pekko 1.7.0, remote/src/main/scala/org/apache/pekko/remote/artery/tcp/TcpFraming.scala,
+ * which is licensed to the Apache Software Foundation (ASF) under the Apache License, version 2.0
+ * (https://www.apache.org/licenses/LICENSE-2.0) and was derived from Akka, Copyright (C) 2018-2022
+ * Lightbend Inc. <https://www.lightbend.com>. Ported to Java by ppsd, with one change:
+ * the frame-length bound that apache/pekko#3492 added upstream (backported to the 1.7.x branch as
+ * #3525, in no release when this was written). ppsd's classes come before pekko-remote on the
+ * class path, so this class replaces Pekko's: see io.ppsd.actors.node.InboundFrameLimit and
+ * cluster-configs/README.md, "Transport security". Remove it once Pekko ships the bound
+ * (PlainTcpFrameTest fails when the Pekko version changes).
  */
 package org.apache.pekko.remote.artery.tcp;
 
