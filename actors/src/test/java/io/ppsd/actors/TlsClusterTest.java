@@ -74,11 +74,15 @@ class TlsClusterTest {
 
     @AfterAll
     static void stopCluster() throws Exception {
-        if (client != null) {
-            client.terminate();
-            client.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+        try {
+            if (client != null) {
+                // A graceful leave; on a loaded machine its phases can take tens of seconds.
+                client.terminate();
+                client.getWhenTerminated().toCompletableFuture().get(90, TimeUnit.SECONDS);
+            }
+        } finally {
+            NodeProcess.closeAll(nodes);
         }
-        NodeProcess.closeAll(nodes);
     }
 
     @Test
