@@ -30,7 +30,10 @@ final class NodeProcess implements AutoCloseable {
                 .redirectErrorStream(true).redirectOutput(log.toFile());
         pb.environment().keySet().removeIf(k -> k.startsWith("PPSD_TLS_"));
         pb.environment().putAll(env);
-        return new NodeProcess(pb.start(), log);
+        Process process = pb.start();
+        // Never outlive the test JVM, whatever a test's teardown did.
+        Runtime.getRuntime().addShutdownHook(new Thread(process::destroyForcibly));
+        return new NodeProcess(process, log);
     }
 
     String output() {
