@@ -23,8 +23,11 @@ final class ClientCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--seed", required = true, description = "A seed node of the cluster, host:port (repeatable).")
+    @Option(names = "--seed", description = "A seed node of the cluster, host:port (repeatable; default: the seed nodes of --config).")
     List<String> seeds;
+
+    @Option(names = "--config", description = "Node file whose transport this client uses, e.g. cluster-configs/client.conf for a TLS cluster (default: plain TCP).")
+    java.nio.file.Path config;
 
     @Option(names = "--prompt", required = true, description = "Prompt text.")
     String prompt;
@@ -48,7 +51,7 @@ final class ClientCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        ActorSystem<Void> system = ClientNode.join(seeds, java.time.Duration.ofSeconds(timeoutSeconds));
+        ActorSystem<Void> system = ClientNode.join(seeds, config, java.time.Duration.ofSeconds(timeoutSeconds));
         try {
             var params = GenerateParams.builder(maxTokens).sampling(temperature, samplingSeed)
                     .deadlineMillis(timeoutSeconds * 1000L).pipeline(pipeline).build();

@@ -1,7 +1,10 @@
 package io.ppsd.actors.cli;
 
+import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import io.ppsd.actors.node.PpsdNode;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.stream.Collectors;
@@ -15,21 +18,38 @@ final class ClientNode {
 
     /**
      * Starts a node with role {@code client} on a free port, joins the cluster through
-     * {@code seeds} (host:port) and waits until it is a member ({@code Up}), at most {@code wait}.
+     * {@code seeds} (host:port; none = the seed nodes of {@code config}) and waits until it is a
+     * member ({@code Up}), at most {@code wait}. {@code config} (may be null: plain TCP) is a node
+     * file whose transport settings the client takes, e.g. cluster-configs/client.conf for the
+     * TLS clusters; its roles, devices and port are replaced.
      */
-    static ActorSystem<Void> join(List<String> seeds, Duration wait) {
-        String seedList = seeds.stream().map(s -> "\"pekko://ppsd@" + s + "\"").collect(Collectors.joining(", "));
-        ActorSystem<Void> system = PpsdNode.start(ConfigFactory.parseString("""
+    static ActorSystem<Void> join(List<String> seeds, Path config, Duration wait) {
+        Config base = ConfigFactory.empty();
+        if (config != null) {
+            if (!Files.isRegularFile(config)) throw new IllegalArgumentException("no config file " + config);
+            base = PpsdNode.readFile(config);
+        }
+        String seedLine = "";
+        if (seeds != null && !seeds.isEmpty()) {
+            seedLine = "pekko.cluster.seed-nodes = [" + seeds.stream().map(s -> "\"pekko://ppsd@" + s + "\"").collect(Collectors.joining(", ")) + "]";
+        } else if (!base.hasPath("pekko.cluster.seed-nodes") || base.getList("pekko.cluster.seed-nodes").isEmpty()) {
+            throw new IllegalArgumentException("give the cluster's seed nodes: --seed host:port (or a --config with pekko.cluster.seed-nodes)");
+        }
+        Config own = ConfigFactory.parseString("""
                 ppsd.node { roles = ["client"], devices = [] }
                 pekko.remote.artery.canonical.port = 0
-                pekko.cluster.seed-nodes = [%s]
                 pekko.coordinated-shutdown.exit-jvm = off
-                """.formatted(seedList)));
+                """ + seedLine).withFallback(base);
+        ActorSystem<Void> system = PpsdNode.start(own);
         long end = System.nanoTime() + wait.toNanos();
         while (Cluster.get(system).selfMember().status() != MemberStatus.up()) {
             if (System.nanoTime() > end) {
+                boolean tls = system.settings().config().getString("pekko.remote.artery.transport").equals("tls-tcp");
                 system.terminate();
-                throw new IllegalStateException("could not join the cluster through " + seeds + " within " + wait.toSeconds() + " s");
+                throw new IllegalStateException("could not join the cluster through "
+                        + system.settings().config().getStringList("pekko.cluster.seed-nodes") + " within " + wait.toSeconds() + " s"
+                        + (tls ? " (TLS: is this client's certificate signed by the cluster's CA?)"
+                               : " (a cluster that uses TLS needs --config cluster-configs/client.conf and the cluster's keys)"));
             }
             try {
                 Thread.sleep(100);

@@ -38,7 +38,7 @@ final class NodeCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         if (!Files.isRegularFile(config)) throw new IllegalArgumentException("no config file " + config);
-        Config own = ConfigFactory.parseFile(config.toFile());
+        Config own = PpsdNode.readFile(config);
         if (port != null) own = ConfigFactory.parseString("pekko.remote.artery.canonical.port = " + port).withFallback(own);
         if (seeds != null && !seeds.isEmpty()) {
             StringBuilder list = new StringBuilder();

@@ -26,8 +26,11 @@ final class ProbeCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--seed", required = true, description = "A seed node of the cluster, host:port (repeatable).")
+    @Option(names = "--seed", description = "A seed node of the cluster, host:port (repeatable; default: the seed nodes of --config).")
     List<String> seeds;
+
+    @Option(names = "--config", description = "Node file whose transport this client uses, e.g. cluster-configs/client.conf for a TLS cluster (default: plain TCP).")
+    java.nio.file.Path config;
 
     @Option(names = "--pipeline", defaultValue = "default", description = "Configured pipeline name (default: ${DEFAULT-VALUE}).")
     String pipeline;
@@ -48,7 +51,7 @@ final class ProbeCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (count < 1 || warmup < 0 || payload < 0) throw new IllegalArgumentException("--count must be ≥ 1, --warmup and --payload ≥ 0");
         PrintWriter out = spec.commandLine().getOut();
-        ActorSystem<Void> system = ClientNode.join(seeds, Duration.ofSeconds(timeoutSeconds));
+        ActorSystem<Void> system = ClientNode.join(seeds, config, Duration.ofSeconds(timeoutSeconds));
         try {
             var settings = new HopProbe.Settings(pipeline, count, warmup, payload, Duration.ofSeconds(timeoutSeconds));
             var result = HopProbe.measure(system, settings).toCompletableFuture().get(timeoutSeconds + 10L * (count + warmup), TimeUnit.SECONDS);

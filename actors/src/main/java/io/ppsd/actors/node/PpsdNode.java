@@ -10,6 +10,7 @@ import io.ppsd.actors.stage.DeviceSlots;
 import io.ppsd.actors.stage.PipelineRegistry;
 import io.ppsd.actors.stage.StageEntity;
 import io.ppsd.actors.stage.StageShards;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.pekko.actor.typed.ActorSystem;
@@ -42,8 +43,26 @@ public final class PpsdNode {
         return ConfigFactory.empty().withValue("pekko.cluster.roles", ConfigValueFactory.fromIterable(roles)).withFallback(c);
     }
 
+    /**
+     * A node's own configuration file, unresolved (includes are relative to it), with
+     * {@code ppsd.tls.config-dir} = the file's folder unless the file sets it: the TLS configs find
+     * their keys in the {@code keys/} folder next to them wherever the node is started from.
+     */
+    public static Config readFile(Path file) {
+        Path dir = file.toAbsolutePath().getParent();
+        return ConfigFactory.parseFile(file.toFile())
+                .withFallback(ConfigFactory.empty().withValue("ppsd.tls.config-dir", ConfigValueFactory.fromAnyRef(dir.toString())));
+    }
+
+    /**
+     * Starts the node's actor system. The transport is checked first ({@link TransportSecurity}): a
+     * TLS config whose key or trust store is missing or unusable fails here, with a message naming
+     * the file, before anything listens.
+     */
     public static ActorSystem<Void> start(Config own) {
         Config config = configure(own);
+        TransportSecurity.check(config);
+        InboundFrameLimit.configure(config);
         return ActorSystem.create(guardian(config), config.hasPath("ppsd.node.system-name") ? config.getString("ppsd.node.system-name") : "ppsd", config);
     }
 

@@ -1,0 +1,102 @@
+package io.ppsd.actors;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/** A {@code ppsd node} in a JVM of its own (as DownedNodeExitTest starts one), its output in a log file. */
+final class NodeProcess implements AutoCloseable {
+    final Process process;
+    final Path log;
+
+    private NodeProcess(Process process, Path log) {
+        this.process = process;
+        this.log = log;
+    }
+
+    /** Starts {@code ppsd node --config config} with these extra environment variables. */
+    static NodeProcess start(Path config, Path log, Map<String, String> env) throws IOException {
+        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        var pb = new ProcessBuilder(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+                "--sun-misc-unsafe-memory-access=allow", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", cp,
+                "io.ppsd.actors.cli.PpsdCli", "node", "--config", config.toString())
+                .redirectErrorStream(true).redirectOutput(log.toFile());
+        pb.environment().keySet().removeIf(k -> k.startsWith("PPSD_TLS_"));
+        pb.environment().putAll(env);
+        Process process = pb.start();
+        // Never outlive the test JVM, whatever a test's teardown did.
+        Runtime.getRuntime().addShutdownHook(new Thread(process::destroyForcibly));
+        return new NodeProcess(process, log);
+    }
+
+    String output() {
+        try {
+            return Files.exists(log) ? Files.readString(log) : "";
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    long lines() {
+        return output().lines().count();
+    }
+
+    /** CPU time the process has used so far (all threads). */
+    Duration cpu() {
+        return process.toHandle().info().totalCpuDuration().orElseThrow();
+    }
+
+    /** The fraction of one core the process uses over the next {@code window}. */
+    double busy(Duration window) throws InterruptedException {
+        Duration cpu0 = cpu();
+        long t0 = System.nanoTime();
+        Thread.sleep(window.toMillis());
+        return cpu().minus(cpu0).toNanos() / (double) (System.nanoTime() - t0);
+    }
+
+    /** Waits until the log contains {@code text}; false after {@code timeout} or when the process ended. */
+    boolean awaitOutput(String text, Duration timeout) throws InterruptedException {
+        long end = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < end) {
+            if (output().contains(text)) return true;
+            if (!process.isAlive()) return output().contains(text);
+            Thread.sleep(100);
+        }
+        return false;
+    }
+
+    /** A port free now on 127.0.0.1 (for a node that must know its own address before it starts). */
+    static int freePort() throws IOException {
+        try (var s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return s.getLocalPort();
+        }
+    }
+
+    /** An include of a shipped config by absolute path, then the test's own settings. */
+    static String including(String shippedConfig, String own) {
+        return "include \"" + Path.of("../cluster-configs", shippedConfig).toAbsolutePath().normalize().toString().replace("\\", "/") + "\"\n" + own;
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        process.destroy();
+        if (!process.waitFor(15, TimeUnit.SECONDS)) process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+    }
+
+    static void closeAll(List<NodeProcess> nodes) {
+        for (var n : nodes) {
+            try {
+                n.close();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+}
