@@ -62,7 +62,6 @@ public final class PpsdNode {
     public static ActorSystem<Void> start(Config own) {
         Config config = configure(own);
         TransportSecurity.check(config);
-        InboundFrameLimit.configure(config);
         return ActorSystem.create(guardian(config), config.hasPath("ppsd.node.system-name") ? config.getString("ppsd.node.system-name") : "ppsd", config);
     }
 

@@ -31,9 +31,8 @@ import org.slf4j.LoggerFactory;
  * the script that makes it.
  *
  * <p>With plain {@code tcp} (or {@code aeron-udp}) bound to an address other than loopback it logs a
- * warning: anyone who reaches the port can join. And it warns when Pekko's own {@code TcpFraming}
- * is in use instead of ppsd's bounded copy ({@link InboundFrameLimit}): then one malformed frame
- * makes a node spin forever (cluster-configs/README.md, "Transport security").
+ * warning: anyone who reaches the port can join, and one malformed frame makes a Pekko 1.7.0 node
+ * spin forever (cluster-configs/README.md, "Transport security").
  */
 public final class TransportSecurity {
     private TransportSecurity() {}
@@ -63,13 +62,9 @@ public final class TransportSecurity {
             String bind = bindHost(c);
             if (!isLoopback(bind)) {
                 LOG.warn("Artery transport is plain {} bound to {}, which is not a loopback address: anyone who reaches port {} can join "
-                        + "this cluster unauthenticated. Use TLS for nodes that other hosts reach (include \"tls.conf\", see "
-                        + "cluster-configs/README.md).", transport, bind, bindPort(c));
+                        + "this cluster unauthenticated, and one malformed frame makes Pekko 1.7.0 spin forever. Use TLS for nodes that "
+                        + "other hosts reach (include \"tls.conf\", see cluster-configs/README.md).", transport, bind, bindPort(c));
             }
-        }
-        if (!transport.equals("aeron-udp") && !InboundFrameLimit.patched()) {
-            LOG.warn("Pekko's own TcpFraming is on the class path before ppsd's bounded copy (ppsd-actors after pekko-remote): "
-                    + "one malformed frame on this node's Artery port can make it spin (cluster-configs/README.md, \"Transport security\").");
         }
     }
 
