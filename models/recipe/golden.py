@@ -1,7 +1,13 @@
 #!/usr/bin/env python3
 """Golden reference outputs for the Java engine, computed with PyTorch in float64 from the
 exported F32 weights (models/ppsd-mini/golden/golden.json) and tokenizer goldens
-(models/ppsd-mini/golden/tokens.json)."""
+(models/ppsd-mini/golden/tokens.json).
+
+`golden.py --model DIR` does the same for another exported model with ppsd-mini's tokenizer
+(e.g. the draft, models/ppsd-mini-draft): DIR/golden/golden.json for the same 4 prompts (from
+models/ppsd-mini/prompts), with the exit-head entries empty when DIR has no exit_heads/; the
+tokenizer goldens are written only for ppsd-mini (the tokenizer is the same file)."""
+import argparse
 import json
 import os
 
@@ -42,12 +48,7 @@ def compact(xs):
     return [float(f"{float(v):.7g}") for v in xs]
 
 
-@torch.no_grad()
-def main():
-    torch.set_num_threads(2)
-    tok = Tokenizer()
-    gdir = os.path.join(MODEL_DIR, "golden")
-    os.makedirs(gdir, exist_ok=True)
+def write_tokens(tok, gdir):
     tokens = [{"text": s, "ids": tok.encode(s, add_bos=True), "ids_no_bos": tok.encode(s, add_bos=False)}
               for s in TOKEN_STRINGS]
     for t in tokens:
@@ -57,13 +58,28 @@ def main():
                    "by the post-processor; ids_no_bos = add_special_tokens=False", "cases": tokens},
                   f, ensure_ascii=False, indent=1)
 
-    base = load_exported().double()
+
+@torch.no_grad()
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default=MODEL_DIR)
+    args = ap.parse_args()
+    model_dir = os.path.abspath(args.model)
+    is_base = model_dir == os.path.abspath(MODEL_DIR)
+    torch.set_num_threads(2)
+    tok = Tokenizer(os.path.join(model_dir, "tokenizer.json"))
+    gdir = os.path.join(model_dir, "golden")
+    os.makedirs(gdir, exist_ok=True)
+    if is_base:
+        write_tokens(tok, gdir)
+    base = load_exported(model_dir).double()
     N = base.cfg.num_hidden_layers
     heads = {}
-    for kind, E in head_specs(N):
-        n = head_name(kind, E)
-        heads[n], _ = load_head(base, os.path.join(MODEL_DIR, "exit_heads"), n)
-        heads[n].double()
+    if os.path.isdir(os.path.join(model_dir, "exit_heads")):
+        for kind, E in head_specs(N):
+            n = head_name(kind, E)
+            heads[n], _ = load_head(base, os.path.join(model_dir, "exit_heads"), n)
+            heads[n].double()
     prompts = []
     for corpus in ("prose", "code"):
         rows = [json.loads(l) for l in open(os.path.join(MODEL_DIR, "prompts", f"{corpus}.jsonl"))]
@@ -87,7 +103,7 @@ def main():
             "head_last_logits": {n: compact(h(hidden[h.E])[0, -1].tolist()) for n, h in heads.items()},
             "head_exit_layers": {n: h.E for n, h in heads.items()},
         })
-    out = {"model": "models/ppsd-mini", "compute": "PyTorch float64 from the exported F32 weights",
+    out = {"model": "models/" + os.path.basename(model_dir), "compute": "PyTorch float64 from the exported F32 weights",
            "format": "logits rounded to 7 significant digits", "cases": cases}
     with open(os.path.join(gdir, "golden.json"), "w", encoding="utf-8") as f:
         json.dump(out, f, ensure_ascii=False, separators=(",", ":"))
