@@ -19,22 +19,25 @@ import io.ppsd.runtime.tokenizer.Tokenizer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * The shipped model {@code models/ppsd-mini} against its golden file, computed by PyTorch in float64
+ * The shipped models ({@code models/ppsd-mini} and its PipeSpec draft model
+ * {@code models/ppsd-mini-draft}) against their golden files, computed by PyTorch in float64
  * from the exported weights ({@code models/recipe}): prompt token ids, last-position logits, the
  * argmax at every position, 32 greedy tokens, and the last-position logits of every exit head.
  */
 class ShippedModelGoldenTest {
-    private static final Path MODEL = Path.of("../models/ppsd-mini");
     private static final float TOLERANCE = 2e-4f;
 
-    @Test
-    void engineReproducesPyTorch() throws Exception {
-        JsonNode golden = new ObjectMapper().readTree(Files.readString(MODEL.resolve("golden/golden.json")));
-        Tokenizer tokenizer = Tokenizer.load(MODEL.resolve("tokenizer.json"));
-        try (var files = ModelFiles.open(MODEL);
+    @ParameterizedTest
+    @ValueSource(strings = {"../models/ppsd-mini", "../models/ppsd-mini-draft"})
+    void engineReproducesPyTorch(String model) throws Exception {
+        Path dir = Path.of(model);
+        JsonNode golden = new ObjectMapper().readTree(Files.readString(dir.resolve("golden/golden.json")));
+        Tokenizer tokenizer = Tokenizer.load(dir.resolve("tokenizer.json"));
+        try (var files = ModelFiles.open(dir);
              var whole = new CpuStageExecutor(files, StageSpec.whole(files.config().numLayers()), 2, LoadProgress.NONE)) {
             int dim = files.config().hiddenSize(), vocab = files.config().vocabSize();
             assertTrue(golden.get("cases").size() >= 4);
