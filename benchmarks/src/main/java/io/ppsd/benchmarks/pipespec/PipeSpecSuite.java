@@ -42,8 +42,9 @@ import java.util.function.Supplier;
  * the shipped draft model at fixed verification windows 1, 2, 4, 8 and the adaptive window (levels
  * that never wait for drafts, and two that wait for one after each correction), plus a
  * three-level hierarchy whose middle model is the target's first N/2 layers with its own norm and
- * LM head. On simulated devices (one per stage or level, the default profile: every decoder layer
- * and LM head priced as the imitated model's, the draft's few layers included) and on this
+ * LM head. On simulated devices (one per stage or level, the default profile: the target's layers
+ * and LM head priced as the imitated model's; a draft level's at its share of the target's weights,
+ * so the 4 × 64 draft imitates a model ~1/64 of the 13B per token's weights) and on this
  * machine's cores (levels share them: one core per draft, the rest for the target). Greedy, every
  * output compared with AR's; configurations alternate within each device so drifts hit all.
  */
@@ -122,8 +123,12 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
         var ppsdStages = new StageOpener(targetFiles, device).pipeline(exit, head);
         configs.add(new Config("ppsd(" + head + ")", new InProcessPipeline(ppsdStages.executors(), 32, InProcessPipeline.Chaos.NONE), List.of(ppsdStages)));
         // PipeSpec: each level on a device of its own (on this machine: one core per draft level, the rest for the target).
+        // On simulated devices a draft level imitates a model as much smaller than the imitated target as the
+        // draft is than the target here (its layers and LM head at their share of the weights).
+        DeviceSpec draftDevice = simulated ? scaled((DeviceSpec.Simulated) device, draftFiles.config(), tc) : new DeviceSpec.CpuCompute(1);
+        DeviceSpec middleDevice = simulated ? scaled((DeviceSpec.Simulated) device, middleFiles.config(), tc) : new DeviceSpec.CpuCompute(1);
         Supplier<List<Object>> two = () -> {
-            var d = new StageOpener(draftFiles, simulated ? device : new DeviceSpec.CpuCompute(1)).whole();
+            var d = new StageOpener(draftFiles, draftDevice).whole();
             var t = new StageOpener(targetFiles, simulated ? device : new DeviceSpec.CpuCompute(Math.max(1, cores - 1))).whole();
             return List.of(d, t);
         };
@@ -140,8 +145,8 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
             configs.add(new Config(name, new PipeSpecDecoder(levels, w, PipeSpecDecoder.defaultLead(w), v.waitFor(), InProcessPipeline.Chaos.NONE),
                     List.of(d, t)));
         }
-        var d = new StageOpener(draftFiles, simulated ? device : new DeviceSpec.CpuCompute(1)).whole();
-        var m = new StageOpener(middleFiles, simulated ? device : new DeviceSpec.CpuCompute(1)).whole();
+        var d = new StageOpener(draftFiles, draftDevice).whole();
+        var m = new StageOpener(middleFiles, middleDevice).whole();
         var t = new StageOpener(targetFiles, simulated ? device : new DeviceSpec.CpuCompute(Math.max(1, cores - 2))).whole();
         var w = WindowPolicy.adaptive(8);
         var levels = List.of(new ModelLevel(draft.getFileName().toString(), d.executors()), new ModelLevel("middle", m.executors()),
@@ -149,6 +154,17 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
         configs.add(new Config("pipespec 3 levels adaptive≤8", new PipeSpecDecoder(levels, w, PipeSpecDecoder.defaultLead(w), InProcessPipeline.Chaos.NONE),
                 List.of(d, m, t)));
         return configs;
+    }
+
+    private static DeviceSpec.Simulated scaled(DeviceSpec.Simulated sim, ModelConfig level, ModelConfig target) {
+        double layer = (double) layerParameters(level) / layerParameters(target);
+        double head = (double) level.vocabSize() * level.hiddenSize() / ((double) target.vocabSize() * target.hiddenSize());
+        return new DeviceSpec.Simulated(sim.profile().scaled("/draft", layer, head), sim.threadsPerStage(), sim.pause());
+    }
+
+    private static long layerParameters(ModelConfig c) {
+        long h = c.hiddenSize();
+        return h * c.qDim() * 2 + h * c.kvDim() * 2 + 3 * h * c.intermediateSize();
     }
 
     /** One configuration over every prompt: per prompt its result and (PipeSpec) level counters. */

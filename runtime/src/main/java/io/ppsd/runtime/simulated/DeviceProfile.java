@@ -93,6 +93,18 @@ public record DeviceProfile(
                 memoryBandwidth / factor, compute / factor, Duration.ofNanos(Math.round(callOverhead.toNanos() * factor)));
     }
 
+    /**
+     * The same device imitating a model {@code layerRatio} the size per layer and {@code headRatio}
+     * the size of LM head (a smaller draft model beside the imitated target: its layers priced at
+     * its own share of the target's weights, read at the same bandwidth).
+     */
+    public DeviceProfile scaled(String suffix, double layerRatio, double headRatio) {
+        if (!(layerRatio > 0) || !(headRatio > 0)) throw new IllegalArgumentException("scale ratios must be > 0");
+        return new DeviceProfile(name + suffix, description + ", scaled ×" + String.format(java.util.Locale.ROOT, "%.3f", layerRatio) + " per layer",
+                Math.max(1, Math.round(layerParameters * layerRatio)), Math.max(1, Math.round(lmHeadParameters * headRatio)), bytesPerParameter,
+                memoryBandwidth, compute, callOverhead);
+    }
+
     @Override
     public String toString() {
         return name + " (" + description + ")";
