@@ -56,7 +56,9 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
         }
         Files.createDirectories(out);
         ModelConfig config = ModelConfig.read(target.resolve("config.json"));
-        Path middle = ModelCut.write(target, config.numLayers() / 2, out.resolve("work").resolve("middle-l" + config.numLayers() / 2));
+        // The middle model is written to a temporary directory (8 MB for ppsd-mini), never next to the results.
+        Path work = Files.createTempDirectory("ppsd-pipespec-");
+        Path middle = ModelCut.write(target, config.numLayers() / 2, work.resolve(target.getFileName() + "-l" + config.numLayers() / 2));
         int perKind = quick ? 3 : 8;
         int tokens = quick ? 24 : 64;
         PromptSet prompts = PromptSet.load(target, config, perKind, 96);
@@ -98,6 +100,9 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
             }
         }
         write(rows, prompts, tokens, profile);
+        try (var files = Files.walk(work)) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        }
         return rows;
     }
 
