@@ -177,6 +177,11 @@ public final class HierarchyLevel {
         return length;
     }
 
+    /** This level's view of the sequence: the prompt, then its tokens (the last one pending). */
+    public int[] sequence() {
+        return Arrays.copyOf(tokens, length);
+    }
+
     public void release() {
         model.release(seq);
     }

@@ -16,6 +16,7 @@ import io.ppsd.runtime.model.ModelFiles;
 import io.ppsd.runtime.ppsd.InProcessPipeline.Chaos;
 import io.ppsd.runtime.stage.StageExecutor;
 import io.ppsd.runtime.stage.StageSpec;
+import io.ppsd.runtime.testing.Distributions;
 import io.ppsd.runtime.testing.RandomModel;
 import java.nio.file.Path;
 import java.util.ArrayList;

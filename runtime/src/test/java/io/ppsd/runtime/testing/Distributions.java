@@ -1,4 +1,4 @@
-package io.ppsd.runtime.pipespec;
+package io.ppsd.runtime.testing;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -6,11 +6,11 @@ import io.ppsd.runtime.stage.StageExecutor;
 import java.util.Arrays;
 
 /** Exact next-token distributions of a whole-model stage in float64, and a chi-square check against them. */
-final class Distributions {
+public final class Distributions {
     private Distributions() {}
 
     /** The exact marginal of the second generated token: Σ over t1 of q(t1 | prompt) q(t2 | prompt, t1). */
-    static double[] secondTokenMarginal(StageExecutor whole, int[] prompt) {
+    public static double[] secondTokenMarginal(StageExecutor whole, int[] prompt) {
         int v = whole.config().vocabSize();
         double[] exact = new double[v];
         double[] q1 = next(whole, prompt);
@@ -23,7 +23,7 @@ final class Distributions {
         return exact;
     }
 
-    static double[] next(StageExecutor whole, int[] tokens) {
+    public static double[] next(StageExecutor whole, int[] tokens) {
         int dim = whole.config().hiddenSize(), v = whole.config().vocabSize();
         long seq = Long.MAX_VALUE;
         float[] h = new float[tokens.length * dim];
@@ -42,7 +42,7 @@ final class Distributions {
     }
 
     /** Pearson's chi-square against the 99.9% quantile (bins with expectation < 5 merged). */
-    static void assertChiSquare(long[] observed, double[] expected, String what) {
+    public static void assertChiSquare(long[] observed, double[] expected, String what) {
         double chi = 0, pendingO = 0, pendingE = 0;
         int bins = 0;
         for (int i = 0; i < observed.length; i++) {
