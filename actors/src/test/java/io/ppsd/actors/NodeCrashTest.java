@@ -26,31 +26,37 @@ import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.cluster.MemberStatus;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Join;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Three stage-host nodes as separate JVM processes ({@code ppsd node}), the client and gateway in
  * this JVM. While several generations run, one node is killed with SIGKILL. Every session must
  * end within its deadline: completed with exactly AR's tokens (after re-prefilling on the
- * surviving nodes) or failed with a clear reason. Nothing may hang.
+ * surviving nodes) or failed with a clear reason. Nothing may hang. Once for a PPSD pipeline
+ * (stages of one model), once for a PipeSpec one (a draft model and the target, a level each).
  */
 class NodeCrashTest {
     @TempDir
     Path tmp;
 
-    @Test
-    void killingANodeMidGenerationRecoversOrFailsClearly() throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"ppsd", "pipespec"})
+    void killingANodeMidGenerationRecoversOrFailsClearly(String kind) throws Exception {
         var model = RandomModel.small(99);
         Path dir = TestModels.write(model, tmp.resolve("m"), 2, 0.3f);
+        Path draft = model.writeTruncated(tmp.resolve("m-draft"), 2, 0.3f, 2);
+        Files.copy(dir.resolve("tokenizer.json"), draft.resolve("tokenizer.json"));
+        String pipeline = kind.equals("ppsd") ? "head = \"norm\", exit-layer = 2" : "draft-models = [\"" + draft.toString().replace("\\", "/") + "\"]";
         String common = """
-                ppsd.pipelines.default { model = "%s", head = "norm", exit-layer = 2 }
+                ppsd.pipelines.default { model = "%s", %s }
                 ppsd.session { stall-timeout = 3s, max-rebuilds = 8 }
                 ppsd.test.chaos { enabled = true, seed = 5, max-delay-micros = 4000 }
                 pekko.cluster.split-brain-resolver.stable-after = 2s
                 pekko.cluster.failure-detector.acceptable-heartbeat-pause = 2s
                 pekko.cluster.jmx.multi-mbeans-in-same-jvm = on
-                """.formatted(dir.toString().replace("\\", "/"));
+                """.formatted(dir.toString().replace("\\", "/"), pipeline);
         ActorSystem<Void> client = PpsdNode.start(ConfigFactory.parseString(common + """
                 ppsd.node { roles = ["gateway"], devices = [] }
                 pekko.remote.artery.canonical.port = 0

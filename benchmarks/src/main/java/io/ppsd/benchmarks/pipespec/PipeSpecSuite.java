@@ -94,7 +94,7 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
                         rows.add(new PipeSpecRow(device.name(), e.getKey(), corpus, m.count(prompts, corpus), m.tokens(prompts, corpus),
                                 m.seconds(prompts, corpus), m.tokensPerSecond(prompts, corpus), m.tokensPerSecond(prompts, corpus) / ar,
                                 m.alpha(corpus == null ? null : indices(prompts, corpus)), m.levelAlphas(indices(prompts, corpus)),
-                                m.tokensPerCall(indices(prompts, corpus)), m.same()));
+                                m.tokensPerCall(indices(prompts, corpus)), m.levelBusy(indices(prompts, corpus)), m.same()));
                     }
                 }
             }
@@ -216,6 +216,20 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
             return String.join("/", parts);
         }
 
+        /** Each level's model-call time over the generations' wall time (prefill included). */
+        String levelBusy(List<Integer> which) {
+            if (levels.isEmpty() || levels.getFirst() == null) return "";
+            long wall = 0;
+            for (int i : which) wall += results.get(i).timings().promptNanos() + results.get(i).timings().generationNanos();
+            List<String> parts = new ArrayList<>();
+            for (int l = 0; l < levels.getFirst().size(); l++) {
+                long busy = 0;
+                for (int i : which) busy += levels.get(i).get(l).busyNanos();
+                parts.add(String.format(Locale.ROOT, "%.0f%%", 100.0 * busy / wall));
+            }
+            return String.join("/", parts);
+        }
+
         double tokensPerCall(List<Integer> which) {
             long tokens = 0, steps = 0;
             for (int i : which) {
@@ -253,13 +267,13 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
         StringBuilder md = new StringBuilder("Command: `" + commandLine + "`  \nMachine: " + MachineDescription.current() + "  \nTarget: `"
                 + target + "`, draft: `" + draft + "`; " + prompts.size() + " prompts (" + prompts.source() + "), " + tokens
                 + " new tokens each, greedy. Simulated devices: " + profile + ", one per stage or level.\n\n");
-        md.append("| device | configuration | corpus | tokens | tok/s | speedup vs AR | α (target) | α per level | tokens per target call | = AR |\n"
-                + "|---|---|---|---|---|---|---|---|---|---|\n");
+        md.append("| device | configuration | corpus | tokens | tok/s | speedup vs AR | α (target) | α per level | tokens per target call | busy per level | = AR |\n"
+                + "|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (PipeSpecRow r : rows) {
-            md.append(String.format(Locale.ROOT, "| %s | %s | %s | %d | %.1f | %.2fx | %s | %s | %s | %s |%n", r.device(), r.config(), r.corpus(), r.tokens(),
+            md.append(String.format(Locale.ROOT, "| %s | %s | %s | %d | %.1f | %.2fx | %s | %s | %s | %s | %s |%n", r.device(), r.config(), r.corpus(), r.tokens(),
                     r.tokensPerSecond(), r.speedup(), Double.isNaN(r.alpha()) ? "–" : String.format(Locale.ROOT, "%.3f", r.alpha()),
                     r.levelAlphas().isEmpty() ? "–" : r.levelAlphas(), Double.isNaN(r.tokensPerCall()) ? "–" : String.format(Locale.ROOT, "%.2f", r.tokensPerCall()),
-                    r.sameAsAr() ? "yes" : "**no**"));
+                    r.levelBusy().isEmpty() ? "–" : r.levelBusy(), r.sameAsAr() ? "yes" : "**no**"));
         }
         Files.writeString(out.resolve("results.md"), md);
         PipeSpecPlots.write(out, rows);

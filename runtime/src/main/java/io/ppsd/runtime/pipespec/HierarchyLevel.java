@@ -45,8 +45,12 @@ public final class HierarchyLevel {
         void down(Verdict verdict);
     }
 
-    /** Counters of one level for one sequence: drafts of the level below checked and kept, model calls, rows, rows thrown away. */
-    public record Stats(String level, long draftsVerified, long draftsAccepted, long calls, long rows, long wastedRows) {
+    /**
+     * Counters of one level for one sequence: drafts of the level below checked and kept, model
+     * calls (prefill included), rows, rows thrown away, and the time spent in its model's calls
+     * (its device busy, for this sequence).
+     */
+    public record Stats(String level, long draftsVerified, long draftsAccepted, long calls, long rows, long wastedRows, long busyNanos) {
         public double acceptanceRate() {
             return draftsVerified == 0 ? Double.NaN : (double) draftsAccepted / draftsVerified;
         }
@@ -78,7 +82,7 @@ public final class HierarchyLevel {
     private float[] hidden;
     private float[] logits;
     private final int dim;
-    private long verified, accepted, calls, rows, wasted;
+    private long verified, accepted, calls, rows, wasted, busyNanos;
 
     /**
      * @param index    0 for the smallest model, up to the target
@@ -127,7 +131,9 @@ public final class HierarchyLevel {
     public void prefill() {
         model.release(seq);
         model.admit(seq, limit);
+        long t0 = System.nanoTime();
         if (length > 1) model.run(seq, 0, tokens, 0, length - 1, hidden, null);
+        busyNanos += System.nanoTime() - t0;
     }
 
     /** Room for a call of {@code rows} rows (a correction can leave several positions to recompute). */
@@ -170,7 +176,7 @@ public final class HierarchyLevel {
     }
 
     public Stats stats() {
-        return new Stats(model.name(), verified, accepted, calls, rows, wasted);
+        return new Stats(model.name(), verified, accepted, calls, rows, wasted, busyNanos);
     }
 
     public int length() {
@@ -190,7 +196,9 @@ public final class HierarchyLevel {
         int kv = computedUpTo();
         int n = length - kv;
         ensureRows(n);
+        long t0 = System.nanoTime();
         model.run(seq, kv, tokens, kv, n, hidden, logits);
+        busyNanos += System.nanoTime() - t0;
         count(n, 0);
         int off = (n - 1) * vocab;
         int token;
@@ -230,6 +238,7 @@ public final class HierarchyLevel {
         long t0 = System.nanoTime();
         model.run(seq, kv, rowTokens, 0, pre + w + 1, hidden, logits);
         long nanos = System.nanoTime() - t0;
+        busyNanos += nanos;
         float[][] dists = greedy || top ? null : new float[w + 1][];
         for (int j = 0; j <= w; j++) {
             int off = (pre + j) * vocab;
