@@ -22,8 +22,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Three nodes in one JVM talking over Artery TCP on 127.0.0.1: the stages of 4- and 8-stage
- * pipelines are spread over the nodes' devices (never two on one device), hidden states and
+ * Three nodes in one JVM talking over Artery TCP on 127.0.0.1: the stages of 4- and 8-stage PPSD
+ * pipelines and the three levels of a PipeSpec hierarchy are spread over the nodes' devices (never
+ * two on one device), hidden states and
  * rollbacks cross the network, and the greedy output still equals AR's. The client runs on a node
  * without devices. A test configuration delays every message between stages at random (seeded),
  * so senders interleave in many orders.
@@ -45,15 +46,20 @@ class MultiNodePipelineTest {
     private void runAcrossNodes(boolean chaos) throws Exception {
         var model = RandomModel.small(chaos ? 8 : 7);
         Path dir = TestModels.write(model, tmp.resolve("m"), 2, 0.3f);
+        for (int kept : new int[] {1, 3}) {
+            Path draft = model.writeTruncated(tmp.resolve("m-d" + kept), 2, 0.3f, kept);
+            java.nio.file.Files.copy(dir.resolve("tokenizer.json"), draft.resolve("tokenizer.json"));
+        }
         String common = """
                 ppsd.pipelines.default { model = "%1$s", head = "norm", exit-layer = 2 }
                 ppsd.pipelines.eight { model = "%1$s", head = "transformer-l2", stage-sizes = [2, 1, 1, 1, 1, 1, 1] }
+                ppsd.pipelines.spec { model = "%1$s", draft-models = ["%1$s-d1", "%1$s-d3"], wait-for-drafts = 1 }
                 ppsd.test.chaos { enabled = %2$s, seed = 17, max-delay-micros = 2000 }
                 pekko.cluster.jmx.multi-mbeans-in-same-jvm = on
                 """.formatted(dir.toString().replace("\\", "/"), chaos);
         List<String> nodes = List.of(
                 "ppsd.node { roles = [\"gateway\"], devices = [] }",
-                "ppsd.node { roles = [\"stage-host\"], devices = [\"cpu:0\", \"cpu:1\", \"cpu:2\", \"cpu:3\", \"cpu:4\"] }",
+                "ppsd.node { roles = [\"stage-host\"], devices = [\"cpu:0\", \"cpu:1\", \"cpu:2\", \"cpu:3\", \"cpu:4\", \"cpu:5\", \"cpu:6\", \"cpu:7\"] }",
                 "ppsd.node { roles = [\"stage-host\"], devices = [\"cpu:0\", \"cpu:1\", \"cpu:2\", \"cpu:3\", \"cpu:4\", \"cpu:5\"] }");
         try (var cluster = new LocalCluster(ConfigFactory.parseString(common), nodes)) {
             var client = new PpsdClient(cluster.node(0));
@@ -62,7 +68,7 @@ class MultiNodePipelineTest {
             for (int i = 0; i < 6; i++) {
                 int[] prompt = model.prompt(700 + i, 2 + 11 * i);
                 expected.add(TestModels.autoregressive(dir, prompt, 16));
-                var params = GenerateParams.greedy(16).withPipeline(i % 2 == 0 ? "default" : "eight");
+                var params = GenerateParams.greedy(16).withPipeline(List.of("default", "eight", "spec").get(i % 3));
                 running.add(client.generate(prompt, params).toCompletableFuture());
             }
             long verified = 0, accepted = 0;
@@ -73,9 +79,9 @@ class MultiNodePipelineTest {
                 accepted += done.speculation().draftsAccepted();
             }
             assertTrue(accepted > 0 && accepted < verified, "both verdicts must occur: " + accepted + "/" + verified);
-            // 4 + 7 stages on 11 devices: every device of both stage hosts is taken, once.
+            // 4 + 7 stages and 3 PipeSpec levels on 14 devices: every device of both stage hosts is taken, once.
             String held1 = DeviceSlots.get(cluster.node(1)).describe(), held2 = DeviceSlots.get(cluster.node(2)).describe();
-            assertEquals(11, count(held1, "=") + count(held2, "="), held1 + " / " + held2);
+            assertEquals(14, count(held1, "=") + count(held2, "="), held1 + " / " + held2);
 
             // The 7 stages of "eight" span both stage hosts, so their ring has hops across nodes;
             // the prober's node hosts no stage, so its hops are always remote.
