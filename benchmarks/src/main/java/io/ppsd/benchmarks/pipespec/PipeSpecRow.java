@@ -5,7 +5,8 @@ package io.ppsd.benchmarks.pipespec;
  * time (after the first token), tokens/s, speedup over AR on the same device and corpus, the
  * target's acceptance of the drafts below it, every level's acceptance (smallest first, "/"
  * separated), tokens per target call, each level's busy share of the wall time (its device
- * utilisation, smallest first, "/" separated) and whether every output equalled AR's.
+ * utilisation, smallest first, "/" separated), the speedup ppsd's PipeSpec model predicts at the
+ * measured α and draft cost (two levels; NaN otherwise) and whether every output equalled AR's.
  */
 public record PipeSpecRow(String device, String config, String corpus, int prompts, long tokens, double seconds, double tokensPerSecond,
-                          double speedup, double alpha, String levelAlphas, double tokensPerCall, String levelBusy, boolean sameAsAr) {}
+                          double speedup, double alpha, String levelAlphas, double tokensPerCall, String levelBusy, double predicted, boolean sameAsAr) {}

@@ -94,7 +94,8 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
                         rows.add(new PipeSpecRow(device.name(), e.getKey(), corpus, m.count(prompts, corpus), m.tokens(prompts, corpus),
                                 m.seconds(prompts, corpus), m.tokensPerSecond(prompts, corpus), m.tokensPerSecond(prompts, corpus) / ar,
                                 m.alpha(corpus == null ? null : indices(prompts, corpus)), m.levelAlphas(indices(prompts, corpus)),
-                                m.tokensPerCall(indices(prompts, corpus)), m.levelBusy(indices(prompts, corpus)), m.same()));
+                                m.tokensPerCall(indices(prompts, corpus)), m.levelBusy(indices(prompts, corpus)),
+                                m.predicted(indices(prompts, corpus)), m.same()));
                     }
                 }
             }
@@ -107,7 +108,11 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
     }
 
     /** A decoder to measure, and what closes its stages. */
-    private record Config(String name, Decoder decoder, List<OpenedStages> opened) implements AutoCloseable {
+    private record Config(String name, Decoder decoder, List<OpenedStages> opened, int window) implements AutoCloseable {
+        Config(String name, Decoder decoder, List<OpenedStages> opened) {
+            this(name, decoder, opened, 0);
+        }
+
         @Override
         public void close() {
             decoder.close();
@@ -148,7 +153,7 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
             var w = v.window();
             String name = "pipespec " + (w instanceof WindowPolicy.Fixed ? "w=" + w.size() : "adaptive≤" + w.size()) + (v.waitFor() > 0 ? " waits" : "");
             configs.add(new Config(name, new PipeSpecDecoder(levels, w, PipeSpecDecoder.defaultLead(w), v.waitFor(), InProcessPipeline.Chaos.NONE),
-                    List.of(d, t)));
+                    List.of(d, t), v.waitFor() == 0 ? w.size() : 0));
         }
         var d = new StageOpener(draftFiles, draftDevice).whole();
         var m = new StageOpener(middleFiles, middleDevice).whole();
@@ -173,7 +178,22 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
     }
 
     /** One configuration over every prompt: per prompt its result and (PipeSpec) level counters. */
-    private record Measured(List<GenerationResult> results, List<List<HierarchyLevel.Stats>> levels, int[][] outputs, boolean same) {
+    private record Measured(List<GenerationResult> results, List<List<HierarchyLevel.Stats>> levels, int[][] outputs, boolean same, int window) {
+
+        /** ppsd's PipeSpec model at the measured α and draft cost (a draft token's time over a target call); two levels that never wait. */
+        double predicted(List<Integer> which) {
+            if (window == 0 || levels.isEmpty() || levels.getFirst() == null || levels.getFirst().size() != 2) return Double.NaN;
+            long draftBusy = 0, draftCalls = 0, targetBusy = 0, targetCalls = 0;
+            for (int i : which) {
+                draftBusy += levels.get(i).get(0).busyNanos();
+                draftCalls += levels.get(i).get(0).calls();
+                targetBusy += levels.get(i).get(1).busyNanos();
+                targetCalls += levels.get(i).get(1).calls();
+            }
+            double cost = ((double) draftBusy / draftCalls) / ((double) targetBusy / targetCalls);
+            return io.ppsd.runtime.speculative.SpeedupTheory.pipespec(alpha(which), window, cost);
+        }
+
 
         long tokens(PromptSet p, String corpus) {
             return indices(p, corpus).stream().mapToLong(i -> results.get(i).timings().generatedTokens()).sum();
@@ -258,7 +278,7 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
             outputs[i] = r.generated();
             if (reference != null && !Arrays.equals(reference[i], outputs[i])) same = false;
         }
-        return new Measured(results, levels, outputs, same);
+        return new Measured(results, levels, outputs, same, c.window());
     }
 
     private void write(List<PipeSpecRow> rows, PromptSet prompts, int tokens, DeviceProfile profile) throws IOException {
@@ -267,11 +287,12 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
         StringBuilder md = new StringBuilder("Command: `" + commandLine + "`  \nMachine: " + MachineDescription.current() + "  \nTarget: `"
                 + target + "`, draft: `" + draft + "`; " + prompts.size() + " prompts (" + prompts.source() + "), " + tokens
                 + " new tokens each, greedy. Simulated devices: " + profile + ", one per stage or level.\n\n");
-        md.append("| device | configuration | corpus | tokens | tok/s | speedup vs AR | α (target) | α per level | tokens per target call | busy per level | = AR |\n"
-                + "|---|---|---|---|---|---|---|---|---|---|---|\n");
+        md.append("| device | configuration | corpus | tokens | tok/s | speedup vs AR | predicted | measured/predicted | α (target) | α per level | tokens per target call | busy per level | = AR |\n"
+                + "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (PipeSpecRow r : rows) {
-            md.append(String.format(Locale.ROOT, "| %s | %s | %s | %d | %.1f | %.2fx | %s | %s | %s | %s | %s |%n", r.device(), r.config(), r.corpus(), r.tokens(),
-                    r.tokensPerSecond(), r.speedup(), Double.isNaN(r.alpha()) ? "–" : String.format(Locale.ROOT, "%.3f", r.alpha()),
+            md.append(String.format(Locale.ROOT, "| %s | %s | %s | %d | %.1f | %.2fx | %s | %s | %s | %s | %s | %s | %s |%n", r.device(), r.config(), r.corpus(), r.tokens(),
+                    r.tokensPerSecond(), r.speedup(), Double.isNaN(r.predicted()) ? "–" : String.format(Locale.ROOT, "%.2fx", r.predicted()),
+                    Double.isNaN(r.predicted()) ? "–" : String.format(Locale.ROOT, "%.2f", r.speedup() / r.predicted()), Double.isNaN(r.alpha()) ? "–" : String.format(Locale.ROOT, "%.3f", r.alpha()),
                     r.levelAlphas().isEmpty() ? "–" : r.levelAlphas(), Double.isNaN(r.tokensPerCall()) ? "–" : String.format(Locale.ROOT, "%.2f", r.tokensPerCall()),
                     r.levelBusy().isEmpty() ? "–" : r.levelBusy(), r.sameAsAr() ? "yes" : "**no**"));
         }

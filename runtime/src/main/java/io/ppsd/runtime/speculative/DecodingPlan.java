@@ -116,7 +116,8 @@ public record DecodingPlan(Strategy strategy, String head, int exitLayer, StageP
             case AR -> 1;
             case EESD -> SpeedupTheory.eesd(alpha, draftLength, numLayers(), exitLayer);
             case PPSD -> SpeedupTheory.ppsd(alpha, numLayers(), exitLayer);
-            case PIPESPEC -> Double.NaN; // depends on the models' relative costs: measured by the harness, not predicted
+            // One draft model keeping up with its window (its relative cost unknown here); deeper hierarchies: no model.
+            case PIPESPEC -> draftModels.size() == 1 ? SpeedupTheory.pipespec(alpha, draftLength, 0) : Double.NaN;
         };
     }
 
@@ -126,7 +127,9 @@ public record DecodingPlan(Strategy strategy, String head, int exitLayer, StageP
             case AR -> "1.00x";
             case EESD -> String.format(Locale.ROOT, "S_EESD(α, γ=%d) = %.2fx", draftLength, theory(alpha));
             case PPSD -> String.format(Locale.ROOT, "ρ*(α) = %.2fx", theory(alpha));
-            case PIPESPEC -> "no closed form here (it depends on the draft models' cost; see the benchmark)";
+            case PIPESPEC -> draftModels.size() == 1
+                    ? String.format(Locale.ROOT, "S_PipeSpec(α, w=%d) = %.2fx (ppsd's model; a draft that keeps up, a device per model)", draftLength, theory(alpha))
+                    : "no model for deeper hierarchies (see the benchmark)";
         };
     }
 

@@ -2,7 +2,8 @@ package io.ppsd.runtime.speculative;
 
 /**
  * The speedups the PPSD page derives, cost counted in layer passes (a verification of γ tokens
- * costing one pass, as on a memory-bound GPU). Benchmarks print them next to measured figures.
+ * costing one pass, as on a memory-bound GPU), and ppsd's own model of PipeSpec with one draft
+ * model. Benchmarks print them next to measured figures; they are predictions.
  */
 public final class SpeedupTheory {
     private SpeedupTheory() {}
@@ -11,6 +12,29 @@ public final class SpeedupTheory {
     public static double ppsd(double alpha, int numLayers, int exitLayer) {
         int stages = (numLayers + exitLayer - 1) / exitLayer;
         return numLayers / (alpha * exitLayer + (1 - alpha) * stages * exitLayer);
+    }
+
+    /**
+     * PipeSpec with one draft model, levels that never wait for drafts (ppsd's rule; this is ppsd's
+     * own first-order model, not the paper's closed form): the target's tokens per call, which is
+     * its speedup over AR when a call of w + 1 rows costs what one of 1 row does (memory-bound)
+     * and each model has a device of its own. A target call finds either a full window of
+     * w' = min(w, ⌊1/c⌋) drafts (c: a draft token's time over a target call; the draft keeps up
+     * for w' of them) — state F, E_F = (1 − α^(w'+1))/(1 − α) tokens — or none, after a
+     * correction — state A, an autoregressive step of 1 token. F stays F when the whole window and
+     * the free check of the draft at the bonus position pass (α^(w'+1)); A becomes F when that free
+     * check passes (α). In the stationary mix π_F = α / (α + 1 − α^(w'+1)):
+     * <pre>  S = π_F · E_F + (1 − π_F)</pre>
+     * At α = 0 it is 1 (AR's pace: the target is never idle), and it grows with α and w'.
+     */
+    public static double pipespec(double alpha, int window, double draftCost) {
+        if (Double.isNaN(alpha)) return Double.NaN;
+        int w = draftCost > 0 ? (int) Math.max(1, Math.min(window, Math.floor(1 / draftCost))) : window;
+        double a = Math.min(Math.max(alpha, 0), 1);
+        if (a == 1) return w + 1;
+        double full = (1 - Math.pow(a, w + 1)) / (1 - a);
+        double pFull = a / (a + 1 - Math.pow(a, w + 1));
+        return pFull * full + (1 - pFull);
     }
 
     /** S_EESD = (1 − α^(γ+1)) / ((1 − α)·(1 + γE/N)): draft-then-verify over AR. */

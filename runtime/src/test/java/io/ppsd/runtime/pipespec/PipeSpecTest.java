@@ -160,6 +160,21 @@ class PipeSpecTest {
     }
 
     @Test
+    void theModelOfPipeSpecKeepsArsPaceAtZeroAcceptanceAndGrowsWithAcceptanceAndWindow() {
+        assertEquals(1.0, io.ppsd.runtime.speculative.SpeedupTheory.pipespec(0, 4, 0.1), 1e-12, "α = 0: the target is never idle");
+        assertEquals(5.0, io.ppsd.runtime.speculative.SpeedupTheory.pipespec(1, 4, 0.1), 1e-12, "α = 1: a full window and the bonus token per call");
+        double previous = 1;
+        for (double alpha = 0.1; alpha < 1; alpha += 0.1) {
+            double s = io.ppsd.runtime.speculative.SpeedupTheory.pipespec(alpha, 4, 0.05);
+            assertTrue(s > previous, "grows with α: " + s + " after " + previous);
+            previous = s;
+        }
+        assertTrue(io.ppsd.runtime.speculative.SpeedupTheory.pipespec(0.7, 8, 0.05) > io.ppsd.runtime.speculative.SpeedupTheory.pipespec(0.7, 2, 0.05));
+        assertEquals(io.ppsd.runtime.speculative.SpeedupTheory.pipespec(0.7, 2, 0.5), io.ppsd.runtime.speculative.SpeedupTheory.pipespec(0.7, 8, 0.5), 1e-12,
+                "a draft at half the target's cost fills two drafts per call, whatever the window");
+    }
+
+    @Test
     void samplingKeepsTheTargetsDistribution() {
         var model = new RandomModel(3, 16, 2, 1, 24, 8, 64, 21);
         Path target = model.write(tmp.resolve("target"), 1, 0.5f);
