@@ -118,7 +118,7 @@ public final class BenchMain implements Callable<Integer> {
         if (standIn) model = io.ppsd.benchmarks.model.ModelChoice.standIn(repo);
         if (jmh) return KernelBenchmarks.run(jmhArgs, out != null ? out : repo.results("jmh"), commandLine);
         if (suite.equals("concurrency")) {
-            new io.ppsd.benchmarks.concurrency.ConcurrencySuite(repo.shippedModel(), repo, quick,
+            new io.ppsd.benchmarks.concurrency.ConcurrencySuite(repo.shippedModel(), repo, quick, slowMotion,
                     out != null ? out : repo.results(quick ? "concurrency-quick" : "concurrency"), commandLine, System.err).run();
             return 0;
         }

@@ -38,20 +38,23 @@ import java.util.concurrent.TimeUnit;
  * at 1, 2, 4, 8, 16 and 32 concurrent sessions; on simulated devices of the default profile (the
  * shipped model cut into 4 and into 8 stages) and on this machine's cores (a random ~240 M
  * parameter model at 2 stages, whose drafts are mostly wrong). Modes alternate within each
- * concurrency so drifts hit all three.
+ * concurrency so drifts hit all three. {@code slowMotion} slows the simulated devices (ratios kept).
  */
-public record ConcurrencySuite(Path shippedModel, RepoLayout repo, boolean quick, Path out, String commandLine, PrintStream console) {
+public record ConcurrencySuite(Path shippedModel, RepoLayout repo, boolean quick, double slowMotion, Path out, String commandLine, PrintStream console) {
 
     private record Setup(String name, Path model, DeviceSpec device, int exitLayer, String head, int tokens) {}
 
     public List<ConcurrencyRow> run() throws Exception {
         var profiles = DeviceProfiles.load();
-        var sim = new DeviceSpec.Simulated(profiles.defaultOne(), 1, new PrecisePause(TimeUnit.NANOSECONDS.convert(profiles.spin())));
+        // In slow motion (every simulated time ×k) the padding stays above the host's real computation
+        // of up to 32 rows per call on 4–8 stage threads sharing this machine's cores; tokens/s are ÷k.
+        var sim = new DeviceSpec.Simulated(profiles.defaultOne().slowedBy(slowMotion), 1, new PrecisePause(TimeUnit.NANOSECONDS.convert(profiles.spin())));
+        int simTokens = quick || slowMotion > 1 ? 16 : 32;
         int cores = Runtime.getRuntime().availableProcessors();
         Path big = ModelChoice.generated(repo, RandomLlama.random240m(), shippedModel);
         List<Setup> setups = List.of(
-                new Setup("sim:" + profiles.defaultOne().name() + ", ppsd-mini, 4 stages", shippedModel, sim, 4, "transformer-l4", quick ? 16 : 32),
-                new Setup("sim:" + profiles.defaultOne().name() + ", ppsd-mini, 8 stages", shippedModel, sim, 2, "transformer-l2", quick ? 16 : 32),
+                new Setup("sim:" + profiles.defaultOne().name() + ", ppsd-mini, 4 stages", shippedModel, sim, 4, "transformer-l4", simTokens),
+                new Setup("sim:" + profiles.defaultOne().name() + ", ppsd-mini, 8 stages", shippedModel, sim, 2, "transformer-l2", simTokens),
                 new Setup("cpu, random-240m, 2 stages", big, new DeviceSpec.CpuCompute(cores), 8, "norm", quick ? 6 : 12));
         int[] concurrency = quick ? new int[] {1, 4, 16} : new int[] {1, 2, 4, 8, 16, 32};
         List<ConcurrencyRow> rows = new ArrayList<>();
@@ -136,7 +139,8 @@ public record ConcurrencySuite(Path shippedModel, RepoLayout repo, boolean quick
         ResultFiles.writeCsv(out.resolve("results.csv"), rows, ConcurrencyRow.class);
         ResultFiles.writeJson(out.resolve("results.json"), Map.of("command", commandLine, "machine", MachineDescription.current()), rows);
         StringBuilder md = new StringBuilder("Command: `" + commandLine + "`  \nMachine: " + MachineDescription.current()
-                + "  \nIn-process pipeline, greedy, fixed-length requests; modes chosen per request on the same stages.\n\n");
+                + "  \nIn-process pipeline, greedy, fixed-length requests; modes chosen per request on the same stages; simulated devices in slow motion ×"
+                + slowMotion + " (their tokens/s are ÷" + slowMotion + ").\n\n");
         md.append("| setup | mode | sessions | requests | tokens | tok/s | × 1 session | TTFT p50 ms | ITL p50 ms | ITL p99 ms | α |\n"
                 + "|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (ConcurrencyRow r : rows) {
