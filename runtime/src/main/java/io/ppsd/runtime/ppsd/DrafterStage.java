@@ -45,6 +45,8 @@ public final class DrafterStage implements PipelineStage {
     private final int dim;
     private final DraftPacing pacing = new DraftPacing();
     private final SpeculationByLoad byLoad = new SpeculationByLoad();
+    /** The acceptance of every sequence's drafts at this stage: where a new sequence's own estimate starts (short requests never move a prior far). */
+    private double stageAlpha = 0.5;
     private int stageCount = 2;
     private int decoding;
     private final StageBatch batch = new StageBatch();
@@ -62,7 +64,7 @@ public final class DrafterStage implements PipelineStage {
         int nextPos;
         int prefilled; // prompt positions computed and sent (the prompt's length once done)
         int verified = -1;
-        double alpha = 0.5; // running acceptance of its drafts, for SpeculationByLoad
+        double alpha; // running acceptance of its drafts, for SpeculationByLoad (starts at the stage's)
         long decodePositions, wasted;
 
         Sequence(PipelineMessage.SequenceParams params, int vocab) {
@@ -104,6 +106,7 @@ public final class DrafterStage implements PipelineStage {
                 Sequence s = sequences.get(a.seq());
                 if (s != null && a.epoch() == s.epoch) {
                     s.alpha = SpeculationByLoad.alpha(s.alpha, true);
+                    stageAlpha = SpeculationByLoad.alpha(stageAlpha, true);
                     if (s.sentAt[a.pos() - 1] > 0) pacing.verdict(s.sentAt[a.pos() - 1], System.nanoTime(), true);
                     s.sentAt[a.pos() - 1] = 0;
                     s.verified = Math.max(s.verified, a.pos());
@@ -118,6 +121,7 @@ public final class DrafterStage implements PipelineStage {
         finish(b.seq());
         admit(executor, b.seq(), b.params().maxLength());
         var s = new Sequence(b.params(), executor.config().vocabSize());
+        s.alpha = stageAlpha;
         int[] prompt = b.params().prompt();
         int n = prompt.length;
         System.arraycopy(prompt, 0, s.tokens, 0, n);
@@ -129,7 +133,10 @@ public final class DrafterStage implements PipelineStage {
     private void restart(Restart r) {
         Sequence s = sequences.get(r.seq());
         if (s == null || r.epoch() <= s.epoch) return; // stale
-        if (s.epoch > 0) s.alpha = SpeculationByLoad.alpha(s.alpha, false); // epoch 1 starts after prefill: no draft rejected
+        if (s.epoch > 0) { // epoch 1 starts after prefill: no draft rejected
+            s.alpha = SpeculationByLoad.alpha(s.alpha, false);
+            stageAlpha = SpeculationByLoad.alpha(stageAlpha, false);
+        }
         if (r.pos() > 0 && s.sentAt[r.pos() - 1] > 0) pacing.verdict(s.sentAt[r.pos() - 1], System.nanoTime(), false);
         // Forget the send times of this epoch's drafts (only positions below nextPos were sent).
         Arrays.fill(s.sentAt, Math.max(0, r.pos() - 1), Math.max(r.pos(), Math.min(s.sentAt.length, s.nextPos + 1)), 0L);
