@@ -29,8 +29,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Sixteen sessions at once on one in-process pipeline, with random delays on every hop: plain
- * pipelined decoding (one position in flight) and PPSD mixed, prompts from 1 to 91 tokens (several
- * prefill chunks, interleaved with the others' decoding), drafts often wrong (many rollbacks).
+ * pipelined decoding (one position in flight) and PPSD mixed, prompts from 1 to 89 tokens (the long
+ * ones sent while the short ones decode: several prefill chunks each, interleaved with the others'
+ * decoding), drafts often wrong (many rollbacks).
  * Each session gives exactly the tokens it gives alone, and stage 0 really batched: some of its
  * calls held rows of several sequences, and prefill chunks shared calls with decode rows.
  */
@@ -43,13 +44,19 @@ class ConcurrentSessionsTest {
         var model = RandomModel.small(91);
         Path dir = model.write(tmp.resolve("m"), 2, 0.3f);
         try (var files = ModelFiles.open(dir)) {
+            // Sessions 0–7: short prompts, long outputs; 8–15: long prompts (several prefill chunks), sent
+            // once the first eight are decoding, so their chunks must share calls with decode rows.
             List<int[]> prompts = new ArrayList<>();
-            for (int i = 0; i < 16; i++) prompts.add(model.prompt(300 + i, 1 + 6 * i));
+            int[] lengths = new int[16];
+            for (int i = 0; i < 16; i++) {
+                prompts.add(model.prompt(300 + i, i < 8 ? 1 + i : 40 + 7 * (i - 8)));
+                lengths[i] = i < 8 ? 40 : 8;
+            }
             List<int[]> expected = new ArrayList<>();
             try (var whole = new CpuStageExecutor(files, StageSpec.whole(model.layers()), 1, LoadProgress.NONE)) {
                 var ar = new AutoregressiveDecoder(whole);
                 for (int i = 0; i < prompts.size(); i++) {
-                    expected.add(ar.generate(GenerationRequest.greedy(prompts.get(i), 8 + i), TokenListener.NONE).generated());
+                    expected.add(ar.generate(GenerationRequest.greedy(prompts.get(i), lengths[i]), TokenListener.NONE).generated());
                 }
             }
             var stages = new ArrayList<>(StagePlan.ofSizes(8, 2, 3, 3).open("norm", spec -> new CpuStageExecutor(files, spec, 1, LoadProgress.NONE)));
@@ -58,10 +65,16 @@ class ConcurrentSessionsTest {
             var threads = Executors.newFixedThreadPool(16);
             try (var pipeline = new InProcessPipeline(stages, 16, new InProcessPipeline.Chaos(7, 400, 100))) {
                 List<Future<GenerationResult>> running = new ArrayList<>();
+                var decoding = new java.util.concurrent.CountDownLatch(8);
                 for (int i = 0; i < prompts.size(); i++) {
-                    var request = GenerationRequest.greedy(prompts.get(i), 8 + i);
+                    if (i == 8) assertTrue(decoding.await(60, TimeUnit.SECONDS), "the first sessions did not start decoding");
+                    var request = GenerationRequest.greedy(prompts.get(i), lengths[i]);
                     var window = i % 2 == 0 ? DraftWindow.fixed(1) : DraftWindow.defaultFor(3);
-                    running.add(threads.submit(() -> pipeline.generate(request, TokenListener.NONE, window)));
+                    var started = new java.util.concurrent.atomic.AtomicBoolean();
+                    TokenListener listener = i < 8 ? t -> {
+                        if (started.compareAndSet(false, true)) decoding.countDown();
+                    } : TokenListener.NONE;
+                    running.add(threads.submit(() -> pipeline.generate(request, listener, window)));
                 }
                 long rejected = 0;
                 for (int i = 0; i < running.size(); i++) {
