@@ -4,7 +4,7 @@ package io.ppsd.runtime.ppsd;
  * How far stage 0 may draft beyond the last verified position of a sequence: at most {@code max}
  * positions, and, when {@code adaptive}, as many of them as {@link DraftPacing} finds worth it
  * for the stage times and acceptance rate stage 0 observes; with {@code byLoad}, one position (plain
- * pipelined decoding) for a sequence whose speculation the load makes a loss ({@link SpeculationByLoad}).
+ * pipelined decoding) while stage 0 measures that plain pipelining delivers more ({@link SpeculationByLoad}).
  */
 public record DraftWindow(int max, boolean adaptive, boolean byLoad) {
     public DraftWindow {

@@ -45,10 +45,6 @@ public final class DrafterStage implements PipelineStage {
     private final int dim;
     private final DraftPacing pacing = new DraftPacing();
     private final SpeculationByLoad byLoad = new SpeculationByLoad();
-    /** The acceptance of every sequence's drafts at this stage: where a new sequence's own estimate starts (short requests never move a prior far). */
-    private double stageAlpha = 0.5;
-    private int stageCount = 2;
-    private int decoding;
     private final StageBatch batch = new StageBatch();
     private float[] draftLogits = new float[0];
     /** One segment's embedding before it is placed in the call's rows (a prefill chunk at most). */
@@ -64,7 +60,6 @@ public final class DrafterStage implements PipelineStage {
         int nextPos;
         int prefilled; // prompt positions computed and sent (the prompt's length once done)
         int verified = -1;
-        double alpha; // running acceptance of its drafts, for SpeculationByLoad (starts at the stage's)
         long decodePositions, wasted;
 
         Sequence(PipelineMessage.SequenceParams params, int vocab) {
@@ -105,8 +100,7 @@ public final class DrafterStage implements PipelineStage {
             case Accepted a -> {
                 Sequence s = sequences.get(a.seq());
                 if (s != null && a.epoch() == s.epoch) {
-                    s.alpha = SpeculationByLoad.alpha(s.alpha, true);
-                    stageAlpha = SpeculationByLoad.alpha(stageAlpha, true);
+                    if (s.params.window().byLoad()) byLoad.verdict();
                     if (s.sentAt[a.pos() - 1] > 0) pacing.verdict(s.sentAt[a.pos() - 1], System.nanoTime(), true);
                     s.sentAt[a.pos() - 1] = 0;
                     s.verified = Math.max(s.verified, a.pos());
@@ -121,7 +115,6 @@ public final class DrafterStage implements PipelineStage {
         finish(b.seq());
         admit(executor, b.seq(), b.params().maxLength());
         var s = new Sequence(b.params(), executor.config().vocabSize());
-        s.alpha = stageAlpha;
         int[] prompt = b.params().prompt();
         int n = prompt.length;
         System.arraycopy(prompt, 0, s.tokens, 0, n);
@@ -133,10 +126,7 @@ public final class DrafterStage implements PipelineStage {
     private void restart(Restart r) {
         Sequence s = sequences.get(r.seq());
         if (s == null || r.epoch() <= s.epoch) return; // stale
-        if (s.epoch > 0) { // epoch 1 starts after prefill: no draft rejected
-            s.alpha = SpeculationByLoad.alpha(s.alpha, false);
-            stageAlpha = SpeculationByLoad.alpha(stageAlpha, false);
-        }
+        if (s.epoch > 0 && s.params.window().byLoad()) byLoad.verdict(); // epoch 1 starts after prefill: no verdict on a draft
         if (r.pos() > 0 && s.sentAt[r.pos() - 1] > 0) pacing.verdict(s.sentAt[r.pos() - 1], System.nanoTime(), false);
         // Forget the send times of this epoch's drafts (only positions below nextPos were sent).
         Arrays.fill(s.sentAt, Math.max(0, r.pos() - 1), Math.max(r.pos(), Math.min(s.sentAt.length, s.nextPos + 1)), 0L);
@@ -161,14 +151,10 @@ public final class DrafterStage implements PipelineStage {
     private int positions(Sequence s) {
         DraftWindow window = s.params.window();
         int w = pacing.positions(window);
-        if (window.byLoad() && !byLoad.speculate(s.alpha, w, decoding, stageCount)) return 1;
+        if (window.byLoad() && !byLoad.speculate()) return 1;
         return w;
     }
 
-    /** The pipeline's stage count, for the load rule (the session's parameters do not carry it). */
-    public void stageCount(int stages) {
-        this.stageCount = stages;
-    }
 
     @Override
     public boolean takesSteps() {
@@ -178,8 +164,6 @@ public final class DrafterStage implements PipelineStage {
     /** One batched call: a row for every sequence that may draft, and the next chunk of the oldest prompt still prefilling. */
     @Override
     public boolean step() {
-        decoding = 0;
-        for (Sequence s : sequences.values()) if (s.epoch > 0) decoding++;
         List<Long> rows = new ArrayList<>();
         for (int tries = roundRobin.size(); tries > 0 && rows.size() < maxRows; tries--) {
             Long seq = roundRobin.poll();
@@ -244,7 +228,9 @@ public final class DrafterStage implements PipelineStage {
         long now = System.nanoTime();
         for (Hidden h : parts) sequences.get(h.seq()).sentAt[h.pos()] = now;
         if (!rows.isEmpty()) pacing.callEnded(now);
-        byLoad.call(batch.totalRows(), now - t0);
+        int byLoadRows = 0;
+        for (Hidden h : parts) if (sequences.get(h.seq()).params.window().byLoad()) byLoadRows++;
+        byLoad.call(byLoadRows, now);
         if (!failed.isEmpty()) {
             for (long seq : failed) finish(seq);
             throw new SequenceFailedException(failed.stream().mapToLong(Long::longValue).toArray(), failure);

@@ -33,11 +33,7 @@ public interface PipelineStage {
     static PipelineStage forStage(int stage, int stageCount, StageExecutor executor, int prefillChunk, PipelineOutbox out) {
         if (stageCount < 2) throw new IllegalArgumentException("a PPSD pipeline needs at least 2 stages, got " + stageCount);
         if (stage < 0 || stage >= stageCount) throw new IllegalArgumentException("no stage " + stage + " in a pipeline of " + stageCount);
-        if (stage == 0) {
-            var drafter = new DrafterStage(executor, prefillChunk, out);
-            drafter.stageCount(stageCount);
-            return drafter;
-        }
+        if (stage == 0) return new DrafterStage(executor, prefillChunk, out);
         if (stage == stageCount - 1) return new VerifierStage(executor, stage, out);
         return new RelayStage(executor, stage, out);
     }

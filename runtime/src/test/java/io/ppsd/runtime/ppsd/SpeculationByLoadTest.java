@@ -10,24 +10,52 @@ import io.ppsd.runtime.ppsd.PipelineMessage.Hidden;
 import io.ppsd.runtime.ppsd.PipelineMessage.Restart;
 import org.junit.jupiter.api.Test;
 
-/** The load rule of stage 0 and the gathering of decode rows at the later stages. */
+/** The load rule of stage 0 (on a simulated clock) and the gathering of decode rows at the later stages. */
 class SpeculationByLoadTest {
 
     @Test
-    void memoryBoundCallsKeepSpeculatingAndComputeBoundOnesStopForPoorDrafts() {
-        var memoryBound = new SpeculationByLoad();
-        for (int rows = 1; rows <= 32; rows++) memoryBound.call(rows, 1_000_000 + 1_000L * rows); // 1 ms a call, 1 µs a row
-        assertTrue(memoryBound.speculate(0.3, 6, 32, 4), "rows nearly free: speculation costs nothing");
-        assertTrue(memoryBound.speculate(0.0, 4, 1, 4), "one session: PPSD's own regime (e = 1/(1+3) ≥ 1/S)");
+    void stageZeroSettlesOnTheModeThatCommitsMoreAndKeepsCheckingTheOther() {
+        // A pipeline where plain pipelining commits 3 tokens per ms and speculation 2 (high load, poor drafts).
+        var rule = new SpeculationByLoad();
+        double[] perMs = {2, 3}; // [speculating, plain]
+        long now = 0;
+        int plainPeriods = 0, periods = 200;
+        for (int p = 0; p < periods; p++) {
+            boolean speculating = rule.speculate();
+            if (!speculating) plainPeriods++;
+            double rate = perMs[speculating ? 0 : 1];
+            double carry = 0;
+            for (int c = 0; c < SpeculationByLoad.PERIOD_CALLS; c++) {
+                now += 1_000_000; // a call per ms
+                carry += rate;
+                for (; carry >= 1; carry--) rule.verdict();
+                rule.call(4, now);
+            }
+        }
+        assertTrue(plainPeriods > periods * 0.85, "plain pipelining delivers more: it should hold most periods, held " + plainPeriods);
+        assertTrue(plainPeriods < periods, "the other mode is re-measured now and then");
 
-        var computeBound = new SpeculationByLoad();
-        for (int rows = 1; rows <= 32; rows++) computeBound.call(rows, 10_000L + 100_000L * rows); // every row costs
-        assertFalse(computeBound.speculate(0.3, 6, 32, 4), "rows cost and most drafts are wrong: pipeline plainly");
-        assertTrue(computeBound.speculate(1.0, 6, 32, 4), "drafts always right: nothing is thrown away");
-        assertTrue(computeBound.speculate(0.3, 1, 32, 4), "a window of one is plain pipelining already");
+        // The load drops, speculation now delivers more: the rule follows within a few explorations.
+        perMs[0] = 4;
+        int speculatingPeriods = 0;
+        for (int p = 0; p < periods; p++) {
+            boolean speculating = rule.speculate();
+            if (p >= periods / 2 && speculating) speculatingPeriods++;
+            double rate = perMs[speculating ? 0 : 1];
+            double carry = 0;
+            for (int c = 0; c < SpeculationByLoad.PERIOD_CALLS; c++) {
+                now += 1_000_000;
+                carry += rate;
+                for (; carry >= 1; carry--) rule.verdict();
+                rule.call(4, now);
+            }
+        }
+        assertTrue(speculatingPeriods > periods / 2 * 0.85, "speculation delivers more now, held " + speculatingPeriods + " of the last " + periods / 2);
+    }
 
-        var fresh = new SpeculationByLoad();
-        assertTrue(fresh.speculate(0.0, 6, 32, 4), "nothing measured yet: speculate");
+    @Test
+    void withNothingMeasuredStageZeroSpeculates() {
+        assertTrue(new SpeculationByLoad().speculate());
     }
 
     @Test
