@@ -41,7 +41,7 @@ public final class DrafterStage implements PipelineStage {
     private final ArrayDeque<Long> roundRobin = new ArrayDeque<>();
     private final ArrayDeque<Long> prefilling = new ArrayDeque<>();
     private final int maxRows;
-    private final float[] logits;
+    private final int vocab;
     private final int dim;
     private final DraftPacing pacing = new DraftPacing();
     private final SpeculationByLoad byLoad = new SpeculationByLoad();
@@ -88,7 +88,7 @@ public final class DrafterStage implements PipelineStage {
         this.prefillChunk = prefillChunk;
         this.out = out;
         this.dim = executor.config().hiddenSize();
-        this.logits = new float[executor.config().vocabSize()];
+        this.vocab = executor.config().vocabSize();
         this.embedded = new float[Math.max(1, prefillChunk) * dim];
     }
 
@@ -185,6 +185,7 @@ public final class DrafterStage implements PipelineStage {
         if (chunk > 0) batch.add(prefill, ps.prefilled, chunk);
         for (long seq : rows) batch.add(seq, sequences.get(seq).nextPos, 1);
         float[] hidden = new float[batch.totalRows() * dim];
+        if (draftLogits.length < batch.size() * vocab) draftLogits = new float[batch.size() * vocab];
         try {
             for (int i = 0; i < batch.size(); i++) {
                 int n = batch.rows(i);
@@ -192,19 +193,10 @@ public final class DrafterStage implements PipelineStage {
                 System.arraycopy(embedded, 0, hidden, batch.rowOffset(i) * dim, n * dim);
             }
             executor.forward(batch, hidden);
-        } catch (RuntimeException e) {
-            // The call as a whole failed (before any cache moved: the executor checks first): fail its sequences.
-            long[] failed = new long[batch.size()];
-            for (int i = 0; i < batch.size(); i++) failed[i] = batch.seq(i);
-            for (long seq : failed) finish(seq);
-            throw new SequenceFailedException(failed, e);
-        }
-        int vocab = logits.length;
-        if (draftLogits.length < batch.size() * vocab) draftLogits = new float[batch.size() * vocab];
-        try {
             // The head over every segment in one call (a prefill chunk fills a transformer head's cache).
             executor.draft(batch, hidden, draftLogits);
         } catch (RuntimeException e) {
+            // The call as a whole failed: fail its sequences (finishing them frees whatever it appended).
             long[] all = new long[batch.size()];
             for (int i = 0; i < batch.size(); i++) all[i] = batch.seq(i);
             for (long seq : all) finish(seq);
@@ -248,7 +240,7 @@ public final class DrafterStage implements PipelineStage {
         if (s.params.sampling().isGreedy()) {
             draft = s.sampler.sample(headLogits, off, s.tokens, historyLength);
         } else {
-            probs = Arrays.copyOf(s.sampler.distribution(headLogits, off, s.tokens, historyLength), logits.length);
+            probs = Arrays.copyOf(s.sampler.distribution(headLogits, off, s.tokens, historyLength), vocab);
             draft = s.sampler.draw(probs);
         }
         s.decodePositions++;

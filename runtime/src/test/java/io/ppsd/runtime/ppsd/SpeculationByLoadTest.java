@@ -17,40 +17,33 @@ class SpeculationByLoadTest {
     void stageZeroSettlesOnTheModeThatCommitsMoreAndKeepsCheckingTheOther() {
         // A pipeline where plain pipelining commits 3 tokens per ms and speculation 2 (high load, poor drafts).
         var rule = new SpeculationByLoad();
-        double[] perMs = {2, 3}; // [speculating, plain]
-        long now = 0;
-        int plainPeriods = 0, periods = 200;
-        for (int p = 0; p < periods; p++) {
-            boolean speculating = rule.speculate();
-            if (!speculating) plainPeriods++;
-            double rate = perMs[speculating ? 0 : 1];
-            double carry = 0;
-            for (int c = 0; c < SpeculationByLoad.PERIOD_CALLS; c++) {
-                now += 1_000_000; // a call per ms
-                carry += rate;
-                for (; carry >= 1; carry--) rule.verdict();
-                rule.call(4, now);
-            }
-        }
+        long[] now = {0};
+        int periods = 200;
+        int plainPeriods = periods - run(rule, now, periods, 2, 3);
         assertTrue(plainPeriods > periods * 0.85, "plain pipelining delivers more: it should hold most periods, held " + plainPeriods);
         assertTrue(plainPeriods < periods, "the other mode is re-measured now and then");
 
         // The load drops, speculation now delivers more: the rule follows within a few explorations.
-        perMs[0] = 4;
-        int speculatingPeriods = 0;
+        run(rule, now, periods / 2, 4, 3);
+        int speculatingPeriods = run(rule, now, periods / 2, 4, 3);
+        assertTrue(speculatingPeriods > periods / 2 * 0.85, "speculation delivers more now, held " + speculatingPeriods + " of the last " + periods / 2);
+    }
+
+    /** {@code periods} periods of a call per ms committing the given tokens per ms in each mode; returns the periods spent speculating. */
+    private static int run(SpeculationByLoad rule, long[] now, int periods, double speculatingPerMs, double plainPerMs) {
+        int speculating = 0;
         for (int p = 0; p < periods; p++) {
-            boolean speculating = rule.speculate();
-            if (p >= periods / 2 && speculating) speculatingPeriods++;
-            double rate = perMs[speculating ? 0 : 1];
-            double carry = 0;
+            boolean speculates = rule.speculate();
+            if (speculates) speculating++;
+            double rate = speculates ? speculatingPerMs : plainPerMs, carry = 0;
             for (int c = 0; c < SpeculationByLoad.PERIOD_CALLS; c++) {
-                now += 1_000_000;
+                now[0] += 1_000_000;
                 carry += rate;
                 for (; carry >= 1; carry--) rule.verdict();
-                rule.call(4, now);
+                rule.call(4, now[0]);
             }
         }
-        assertTrue(speculatingPeriods > periods / 2 * 0.85, "speculation delivers more now, held " + speculatingPeriods + " of the last " + periods / 2);
+        return speculating;
     }
 
     @Test
