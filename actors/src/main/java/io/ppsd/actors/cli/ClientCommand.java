@@ -4,6 +4,7 @@ import io.ppsd.actors.client.PpsdClient;
 import io.ppsd.actors.protocol.GenerateParams;
 import io.ppsd.actors.protocol.GenerationEvent;
 import java.io.PrintWriter;
+import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -51,7 +52,7 @@ final class ClientCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        ActorSystem<Void> system = ClientNode.join(seeds, config, java.time.Duration.ofSeconds(timeoutSeconds));
+        ActorSystem<Void> system = ClientNode.join(seeds, config, Duration.ofSeconds(timeoutSeconds));
         try {
             var params = GenerateParams.builder(maxTokens).sampling(temperature, samplingSeed)
                     .deadlineMillis(timeoutSeconds * 1000L).pipeline(pipeline).build();
@@ -69,8 +70,7 @@ final class ClientCommand implements Callable<Integer> {
                     done.stopReason().name().toLowerCase(Locale.ROOT), done.rebuilds());
             return 0;
         } finally {
-            system.terminate();
-            system.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+            ClientNode.leave(system, Duration.ofSeconds(30), err);
         }
     }
 }

@@ -61,4 +61,23 @@ final class ClientNode {
         }
         return system;
     }
+
+    /**
+     * Leaves the cluster and stops the client's node. The command's work is done by then: a
+     * graceful leave that outlasts {@code wait} (a loaded cluster) is reported on {@code err},
+     * not turned into a failure of the command; the JVM's exit ends what is left.
+     */
+    static void leave(ActorSystem<Void> system, Duration wait, java.io.PrintWriter err) {
+        system.terminate();
+        try {
+            system.getWhenTerminated().toCompletableFuture().get(wait.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            err.println("warning: leaving the cluster took longer than " + wait.toSeconds() + " s; exiting anyway");
+            err.flush();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (java.util.concurrent.ExecutionException e) {
+            err.println("warning: the client's node stopped with " + e.getCause());
+        }
+    }
 }

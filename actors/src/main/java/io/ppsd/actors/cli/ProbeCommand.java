@@ -64,8 +64,7 @@ final class ProbeCommand implements Callable<Integer> {
             out.flush();
             return 0;
         } finally {
-            system.terminate();
-            system.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+            ClientNode.leave(system, Duration.ofSeconds(30), spec.commandLine().getErr());
         }
     }
 }
