@@ -51,6 +51,11 @@ public final class DeviceSlots implements Extension {
         return devices.size() + " device(s) " + devices + ", held: " + owners;
     }
 
+    /** The entity ids ({@code pipeline/stage}) of the stages holding a device of this node now. */
+    public synchronized List<String> holders() {
+        return List.copyOf(owners.values());
+    }
+
     public int size() {
         return devices.size();
     }
