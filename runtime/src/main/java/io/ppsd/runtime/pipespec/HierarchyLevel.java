@@ -5,6 +5,7 @@ import io.ppsd.runtime.decode.SamplingParams;
 import io.ppsd.runtime.ppsd.PipelineMessage;
 import io.ppsd.runtime.ppsd.PipelineMessage.Proposed;
 import io.ppsd.runtime.ppsd.PipelineMessage.Verdict;
+import io.ppsd.runtime.ppsd.ProposalsFromBelow;
 import io.ppsd.runtime.speculative.Verifier;
 import java.util.Arrays;
 
@@ -72,12 +73,8 @@ public final class HierarchyLevel {
     private final int[] tokens;
     private int length;
     private int epoch;
-    private int belowEpoch;
     private int aboveSettled;
-    // Proposals from below, indexed by position: unconsumed in [inStart, inEnd).
-    private final int[] inTokens;
-    private final float[][] inDists;
-    private int inStart, inEnd;
+    private final ProposalsFromBelow below; // null at the smallest level
     private int[] rowTokens;
     private float[] hidden;
     private float[] logits;
@@ -116,9 +113,7 @@ public final class HierarchyLevel {
         int maxWindow = this.window.size();
         this.tokens = Arrays.copyOf(prompt, limit);
         this.length = prompt.length;
-        this.inTokens = new int[limit];
-        this.inDists = greedy ? null : new float[limit][];
-        this.inStart = this.inEnd = prompt.length;
+        this.below = index == 0 ? null : new ProposalsFromBelow(seq, prompt.length, limit, greedy, outbox::down);
         this.aboveSettled = prompt.length;
         this.dim = model.config().hiddenSize();
         this.rowTokens = new int[0];
@@ -166,7 +161,7 @@ public final class HierarchyLevel {
     public boolean canStep() {
         if (length >= limit) return false;
         if (!top && length - aboveSettled >= lead) return false;
-        return index == 0 || inEnd - inStart >= minDrafts || length == limit - 1;
+        return index == 0 || below.available() >= minDrafts || length == limit - 1;
     }
 
     /** One model call: a draft (level 0) or the verification of a window of drafts. */
@@ -176,7 +171,8 @@ public final class HierarchyLevel {
     }
 
     public Stats stats() {
-        return new Stats(model.name(), verified, accepted, calls, rows, wasted, busyNanos);
+        long checked = below == null ? 0 : below.verified(), matched = below == null ? 0 : below.accepted();
+        return new Stats(model.name(), verified + checked, accepted + matched, calls, rows, wasted, busyNanos);
     }
 
     public int length() {
@@ -229,12 +225,13 @@ public final class HierarchyLevel {
 
     private void verify() {
         int base = length;
-        int w = Math.max(0, Math.min(Math.min(inEnd - inStart, window.size()), limit - base - 1));
+        // Unused proposals start at base (those before it were checked when they came).
+        int w = Math.max(0, Math.min(Math.min(below.available(), window.size()), limit - base - 1));
         int kv = computedUpTo();
         int pre = base - 1 - kv; // rows before the pending token's, to catch up after a correction
         ensureRows(pre + w + 1);
         System.arraycopy(tokens, kv, rowTokens, 0, pre + 1);
-        System.arraycopy(inTokens, base, rowTokens, pre + 1, w);
+        if (w > 0) below.copy(w, rowTokens, pre + 1);
         long t0 = System.nanoTime();
         model.run(seq, kv, rowTokens, 0, pre + w + 1, hidden, logits);
         long nanos = System.nanoTime() - t0;
@@ -252,7 +249,7 @@ public final class HierarchyLevel {
                     kept = token == draft;
                 } else {
                     if (dists != null) dists[j] = q.clone();
-                    var v = verifier.verify(draft, inDists[base + j], q);
+                    var v = verifier.verify(draft, below.distribution(base + j), q);
                     token = v.token();
                     kept = v.accepted();
                 }
@@ -273,28 +270,18 @@ public final class HierarchyLevel {
         outbox.up(new Proposed(seq, epoch, base, Arrays.copyOfRange(tokens, base, length),
                 dists == null ? null : Arrays.copyOf(dists, length - base)));
         if (keptDrafts < w) {
-            consume(inStart + keptDrafts);
-            correctBelow(base + keptDrafts);
+            below.consume(below.start() + keptDrafts);
+            below.correct(base + keptDrafts, tokens, length);
         } else {
-            consume(inStart + w);
-            outbox.down(Verdict.progress(seq, belowEpoch, length));
-            reconcile();
+            below.consume(below.start() + w);
+            below.progress(length);
+            below.reconcile(tokens, length);
         }
     }
 
     private void propose(Proposed p) {
         if (index == 0) throw new IllegalStateException("the smallest level has no level below to propose to it");
-        if (p.epoch() != belowEpoch) return; // made before the level below applied our latest correction
-        if (p.position() != inEnd) {
-            throw new IllegalStateException(model.name() + ": proposal at position " + p.position() + " but the next expected is " + inEnd);
-        }
-        if (inEnd + p.tokens().length > limit) throw new IllegalStateException(model.name() + ": proposal past the limit of " + limit);
-        for (int i = 0; i < p.tokens().length; i++) {
-            inTokens[inEnd] = p.tokens()[i];
-            if (inDists != null) inDists[inEnd] = p.distributions()[i];
-            inEnd++;
-        }
-        reconcile();
+        below.offer(p, tokens, length, model.name());
     }
 
     private void verdict(Verdict v) {
@@ -317,40 +304,7 @@ public final class HierarchyLevel {
         model.truncate(seq, keep);
         System.arraycopy(tail, 0, tokens, m, tail.length);
         length = m + tail.length;
-        if (index > 0) correctBelow(m);
-    }
-
-    /** Checks proposals at positions this level already has: a match is consumed, a mismatch corrected. */
-    private void reconcile() {
-        while (inEnd > inStart && inStart < length) {
-            verified++;
-            if (inTokens[inStart] != tokens[inStart]) {
-                correctBelow(inStart);
-                return;
-            }
-            accepted++;
-            consume(inStart + 1);
-        }
-    }
-
-    /**
-     * The level below is wrong from position {@code m} on: its sequence becomes ours. It agrees with
-     * ours before {@code inStart} (every position there was its proposal we kept or checked, or our
-     * correction), so the correction carries our tokens from min(inStart, m) — usually just the one
-     * at m; more when this level decided positions alone that the level below has not reached.
-     */
-    private void correctBelow(int m) {
-        int from = Math.min(inStart, m);
-        belowEpoch++;
-        outbox.down(new Verdict(seq, belowEpoch, length, from, Arrays.copyOfRange(tokens, from, length)));
-        consume(inEnd);
-        inStart = inEnd = length;
-    }
-
-    private void consume(int upTo) {
-        if (upTo <= inStart) return;
-        if (inDists != null) Arrays.fill(inDists, inStart, upTo, null);
-        inStart = upTo;
+        if (index > 0) below.correct(m, tokens, length);
     }
 
     private void count(int callRows, int wastedRows) {
