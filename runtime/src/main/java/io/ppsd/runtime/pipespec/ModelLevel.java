@@ -19,6 +19,16 @@ public record ModelLevel(String name, List<StageExecutor> stages) {
         if (!stages.getLast().spec().lmHead()) throw new IllegalArgumentException(name + ": the last stage must hold the LM head");
     }
 
+    /** Refuses draft models whose vocabulary is not the target's (the levels of a hierarchy share its tokenizer). */
+    public static void requireTargetVocabulary(List<ModelLevel> drafts, ModelConfig target) {
+        for (ModelLevel l : drafts) {
+            if (l.config().vocabSize() != target.vocabSize()) {
+                throw new IllegalArgumentException("draft model " + l.name() + " has a vocabulary of " + l.config().vocabSize()
+                        + " tokens, the target " + target.vocabSize() + ": the levels of a hierarchy must share the target's tokenizer");
+            }
+        }
+    }
+
     public ModelConfig config() {
         return stages.getFirst().config();
     }

@@ -54,13 +54,7 @@ public final class PipeSpecDecoder implements Decoder {
     /** @param minDrafts the drafts a level waits for before a call (0: never waits; see {@link HierarchyLevel#canStep}) */
     public PipeSpecDecoder(List<ModelLevel> levels, WindowPolicy window, int lead, int minDrafts, Chaos chaos) {
         if (levels.size() < 2) throw new IllegalArgumentException("PipeSpec needs at least one draft model and the target, got " + levels.size() + " model(s)");
-        var target = levels.getLast().config();
-        for (ModelLevel l : levels) {
-            if (l.config().vocabSize() != target.vocabSize()) {
-                throw new IllegalArgumentException("draft model " + l.name() + " has a vocabulary of " + l.config().vocabSize()
-                        + " tokens, the target " + target.vocabSize() + ": the levels of a hierarchy must share the target's tokenizer");
-            }
-        }
+        ModelLevel.requireTargetVocabulary(levels, levels.getLast().config());
         this.levels = List.copyOf(levels);
         this.window = window;
         this.lead = lead;

@@ -22,6 +22,12 @@ import java.util.Map;
  * commits, in order; {@link Finish} frees a sequence and sends this level's report. Every level
  * takes steps of its own ({@link #step}: one model call for one sequence, in turn), so corrections
  * arriving in the mailbox are seen between calls.
+ *
+ * <p>Under a PPSD target ({@link #belowPpsdTarget}) the levels here are the draft models only:
+ * level j is pipeline stage {@code firstStage + j}, and the level above the largest is the PPSD
+ * pipeline's drafting stage 0, which takes their proposals as its drafts. The session's Begin then
+ * reaches stage 0, which sends it to the largest draft model first, and it passes down level by
+ * level — so every level holds the sequence before anything of it arrives from above or below.
  */
 public final class PipeSpecStage implements PipelineStage {
     private final int index;
@@ -31,14 +37,41 @@ public final class PipeSpecStage implements PipelineStage {
     private final int lead;
     private final int minDrafts;
     private final PipelineOutbox out;
+    private final int firstStage; // the pipeline stage of level 0
+    private final boolean belowPpsd;
     private final Map<Long, HierarchyLevel> sequences = new LinkedHashMap<>();
     private final List<Long> turn = new ArrayList<>();
+    /**
+     * Sequences that ended here, the most recent ones (ids are never reused). Under a PPSD target
+     * the pipeline can finish a short generation with its exit head before Begin has passed down
+     * to every draft model: the Finish then comes first, this level reports having done nothing,
+     * and the Begin that comes later is ignored. A repeated Finish is ignored too.
+     */
+    private final java.util.SequencedSet<Long> ended = new java.util.LinkedHashSet<>();
+    private static final int ENDED_KEPT = 1024;
     private int next;
 
     /** {@code minDrafts}: the drafts a level waits for before a call (0: never waits; see {@link HierarchyLevel#canStep}). */
     public PipeSpecStage(int index, int levels, ModelLevel model, WindowPolicy window, int lead, int minDrafts, PipelineOutbox out) {
+        this(index, levels, model, window, lead, minDrafts, 0, false, out);
+    }
+
+    /**
+     * Draft level {@code index} of {@code draftLevels} under a PPSD target whose pipeline has its
+     * stages first; level j is pipeline stage {@code firstStage + j}.
+     */
+    public static PipeSpecStage belowPpsdTarget(int index, int draftLevels, int firstStage, ModelLevel model, WindowPolicy window, int lead,
+                                                int minDrafts, PipelineOutbox out) {
+        if (firstStage < 2) throw new IllegalArgumentException("a PPSD target has at least 2 stages before its draft models, not " + firstStage);
+        return new PipeSpecStage(index, draftLevels + 1, model, window, lead, minDrafts, firstStage, true, out);
+    }
+
+    private PipeSpecStage(int index, int levels, ModelLevel model, WindowPolicy window, int lead, int minDrafts, int firstStage, boolean belowPpsd,
+                          PipelineOutbox out) {
+        this.firstStage = firstStage;
+        this.belowPpsd = belowPpsd;
         if (levels < 2) throw new IllegalArgumentException("PipeSpec needs at least one draft model and the target");
-        if (index < 0 || index >= levels) throw new IllegalArgumentException("no level " + index + " in a hierarchy of " + levels);
+        if (index < 0 || index >= levels - (belowPpsd ? 1 : 0)) throw new IllegalArgumentException("no level " + index + " in a hierarchy of " + levels);
         this.index = index;
         this.levels = levels;
         this.model = model;
@@ -50,6 +83,11 @@ public final class PipeSpecStage implements PipelineStage {
 
     private boolean top() {
         return index == levels - 1;
+    }
+
+    /** The pipeline stage of level {@code level} (under a PPSD target, the target's is its stage 0). */
+    private int stageOf(int level) {
+        return belowPpsd && level == levels - 1 ? 0 : firstStage + level;
     }
 
     @Override
@@ -66,13 +104,14 @@ public final class PipeSpecStage implements PipelineStage {
 
     private void begin(Begin b) {
         long seq = b.seq();
-        finish(seq);
+        if (ended.contains(seq)) return;
+        if (sequences.containsKey(seq)) finish(seq);
         var params = b.params();
         HierarchyLevel.Outbox outbox = new HierarchyLevel.Outbox() {
             @Override
             public void up(Proposed p) {
                 if (!top()) {
-                    out.toStage(index + 1, p);
+                    out.toStage(stageOf(index + 1), p);
                     return;
                 }
                 int n = p.tokens().length;
@@ -82,10 +121,14 @@ public final class PipeSpecStage implements PipelineStage {
 
             @Override
             public void down(Verdict v) {
-                out.toStage(index - 1, v);
+                out.toStage(stageOf(index - 1), v);
             }
         };
-        if (!top()) out.toStage(index + 1, b);
+        if (belowPpsd) {
+            if (index > 0) out.toStage(stageOf(index - 1), b);
+        } else if (!top()) {
+            out.toStage(index + 1, b);
+        }
         var level = new HierarchyLevel(index, top(), model, seq, params.prompt(), params.maxLength(), lead, minDrafts, window, params.sampling(), outbox);
         sequences.put(seq, level);
         turn.add(seq);
@@ -110,11 +153,24 @@ public final class PipeSpecStage implements PipelineStage {
 
     private void finish(long seq) {
         var level = sequences.get(seq);
-        if (level == null) return;
+        if (level == null) {
+            // Finished before it began here: report nothing done, and ignore the Begin still on its way.
+            if (belowPpsd && !ended.contains(seq)) {
+                out.report(seq, new StageReport(stageOf(index), 0, 0, 0, 0, 0, 0));
+                remember(seq);
+            }
+            return;
+        }
+        remember(seq);
         var s = level.stats();
-        out.report(seq, new StageReport(index, s.rows(), s.wastedRows(), 0, top() ? s.draftsVerified() : 0,
+        out.report(seq, new StageReport(stageOf(index), s.rows(), s.wastedRows(), 0, top() ? s.draftsVerified() : 0,
                 top() ? s.draftsAccepted() : 0, top() ? s.calls() : 0));
         drop(seq);
+    }
+
+    private void remember(long seq) {
+        ended.add(seq);
+        if (ended.size() > ENDED_KEPT) ended.removeFirst();
     }
 
     private void drop(long seq) {

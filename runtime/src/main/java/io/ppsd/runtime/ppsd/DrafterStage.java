@@ -31,6 +31,18 @@ import java.util.Map;
  * {@link Batch} message, a prefill chunk as its own {@link Hidden}. Fairness: every sequence that
  * may draft gets a row in every call (when more than {@code maxRows} may, the ones left out come
  * first in the next call), and prompts are prefilled first come, first served, one chunk per call.
+ *
+ * <p>Under a PipeSpec hierarchy of draft models ({@link DraftModels}: PipeSpec with a PPSD
+ * target), the highest draft model is the level below this stage: it proposes tokens ahead of the
+ * pipeline, and a row whose next position has a proposal sends that token as its draft instead of
+ * the exit head's. This stage plays the verifying level's part towards it ({@link
+ * ProposalsFromBelow}): proposals at positions it already holds are checked against its path, a
+ * mismatch or a rollback of its own corrects the level below, and each row tells it how far the
+ * path reaches (the level below drafts within its lead of that). Waiting ({@link
+ * DraftModels#waits}): a sequence drafts only when the next proposal is there, so every draft is
+ * the draft model's; not waiting, the exit head fills in whenever the draft model is behind (right
+ * after a rollback, typically) and the draft model is corrected to follow. Either way the verifier
+ * sees drafts with the distribution they were drawn from, so the output is unchanged.
  */
 public final class DrafterStage implements PipelineStage {
     private final StageExecutor executor;
@@ -46,6 +58,7 @@ public final class DrafterStage implements PipelineStage {
     private final DraftPacing pacing = new DraftPacing();
     private final SpeculationByLoad byLoad = new SpeculationByLoad();
     private final StageBatch batch = new StageBatch();
+    private final DraftModels draftModels;
     private float[] draftLogits = new float[0];
     /** One segment's embedding before it is placed in the call's rows (a prefill chunk at most). */
     private final float[] embedded;
@@ -60,7 +73,8 @@ public final class DrafterStage implements PipelineStage {
         int nextPos;
         int prefilled; // prompt positions computed and sent (the prompt's length once done)
         int verified = -1;
-        long decodePositions, wasted;
+        long decodePositions, wasted, fromBelow;
+        ProposalsFromBelow below; // the draft models' proposals, under a PipeSpec hierarchy
 
         Sequence(PipelineMessage.SequenceParams params, int vocab) {
             this.params = params;
@@ -77,7 +91,20 @@ public final class DrafterStage implements PipelineStage {
         this(executor, prefillChunk, DEFAULT_MAX_ROWS, out);
     }
 
+    /**
+     * The draft models below a PPSD target: {@code highestStage} is the pipeline stage of the
+     * largest draft model (the level that proposes to this stage); {@code waits}: whether a
+     * sequence waits for its next proposal rather than drafting with the exit head.
+     */
+    public record DraftModels(int highestStage, boolean waits) {}
+
     public DrafterStage(StageExecutor executor, int prefillChunk, int maxRows, PipelineOutbox out) {
+        this(executor, prefillChunk, maxRows, null, out);
+    }
+
+    /** {@code draftModels}: the PipeSpec draft models below this stage, or null (the exit head drafts alone). */
+    public DrafterStage(StageExecutor executor, int prefillChunk, int maxRows, DraftModels draftModels, PipelineOutbox out) {
+        this.draftModels = draftModels;
         if (maxRows < 1) throw new IllegalArgumentException("a call needs room for at least one row, got " + maxRows);
         this.maxRows = maxRows;
         if (!executor.spec().embedding() || !executor.spec().drafts()) {
@@ -107,6 +134,10 @@ public final class DrafterStage implements PipelineStage {
                 }
             }
             case Finish f -> finish(f.seq());
+            case PipelineMessage.Proposed p when draftModels != null -> {
+                Sequence s = sequences.get(p.seq());
+                if (s != null) s.below.offer(p, s.tokens, pathLength(s), "stage 0");
+            }
             default -> throw new IllegalArgumentException("stage 0 does not take " + message.getClass().getSimpleName());
         }
     }
@@ -119,6 +150,12 @@ public final class DrafterStage implements PipelineStage {
         int n = prompt.length;
         System.arraycopy(prompt, 0, s.tokens, 0, n);
         sequences.put(b.seq(), s);
+        if (draftModels != null) {
+            // Before anything else this stage sends the draft models (per-sender order keeps it first).
+            out.toStage(draftModels.highestStage(), b);
+            long seq = b.seq();
+            s.below = new ProposalsFromBelow(seq, n, b.params().maxLength(), b.params().sampling().isGreedy(), v -> out.toStage(draftModels.highestStage(), v));
+        }
         s.nextPos = n;
         prefilling.add(b.seq()); // prefilled chunk by chunk by the steps, between decoding rows
     }
@@ -140,11 +177,24 @@ public final class DrafterStage implements PipelineStage {
         s.nextPos = r.pos();
         s.tokens[r.pos()] = r.token();
         s.verified = r.pos();
+        // The draft models continue from the verifier's token (their proposals past it are stale).
+        if (s.below != null) s.below.correct(r.pos(), s.tokens, r.pos() + 1);
         if (!roundRobin.contains(r.seq())) roundRobin.add(r.seq());
     }
 
+    /** The positions whose token is known on this stage's path: the prompt, then every token fed or drafted. */
+    private static int pathLength(Sequence s) {
+        return s.epoch == 0 ? s.params.promptLength() : s.nextPos + 1;
+    }
+
+    /** Whether the draft models have proposed the token after the sequence's newest one. */
+    private static boolean proposalReady(Sequence s) {
+        return s.below.available() > 0 && s.below.start() == s.nextPos + 1;
+    }
+
     private boolean runnable(Sequence s) {
-        return s.epoch > 0 && s.nextPos <= s.verified + positions(s) - 1 && s.nextPos < s.params.maxLength() - 1;
+        return s.epoch > 0 && s.nextPos <= s.verified + positions(s) - 1 && s.nextPos < s.params.maxLength() - 1
+                && (s.below == null || !draftModels.waits() || proposalReady(s));
     }
 
     /** Positions the sequence may have in flight now: its window, or one when the load makes speculating a loss. */
@@ -237,7 +287,13 @@ public final class DrafterStage implements PipelineStage {
         int draft;
         boolean penalty = s.params.sampling().repetitionPenalty() != 1f;
         int historyLength = penalty ? p + 1 : 0;
-        if (s.params.sampling().isGreedy()) {
+        if (s.below != null && proposalReady(s)) {
+            draft = s.below.token(p + 1);
+            float[] q = s.below.distribution(p + 1);
+            probs = q == null ? null : q.clone();
+            s.below.consume(p + 2);
+            s.fromBelow++;
+        } else if (s.params.sampling().isGreedy()) {
             draft = s.sampler.sample(headLogits, off, s.tokens, historyLength);
         } else {
             probs = Arrays.copyOf(s.sampler.distribution(headLogits, off, s.tokens, historyLength), vocab);
@@ -246,6 +302,7 @@ public final class DrafterStage implements PipelineStage {
         s.decodePositions++;
         s.tokens[p + 1] = draft;
         s.nextPos = p + 1;
+        if (s.below != null) s.below.progress(p + 2);
         return new Hidden(seq, s.epoch, s.epochStart, p, 1, hidden, draft, probs, null);
     }
 

@@ -29,6 +29,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>With a {@link Chaos} setting every hop is delayed at random (seeded) and every stage pauses at
  * random before handling a message, so messages from different senders interleave in every order;
  * messages from one sender to one receiver stay in order, as on a real transport.
+ *
+ * <p>It also runs a PPSD target under PipeSpec draft models (see {@link DrafterStage}): the draft
+ * models' stages come after the target's, each on a thread of its own.
  */
 public final class InProcessPipeline implements Decoder {
     /** Random delays (microseconds) for adversarial-timing tests; {@link #NONE} for normal runs. */
@@ -41,6 +44,7 @@ public final class InProcessPipeline implements Decoder {
     }
 
     private final List<StageExecutor> executors;
+    private final int draftStages;
     private final List<Worker> workers = new ArrayList<>();
     private final Map<Long, Run> sessions = new ConcurrentHashMap<>();
     private final DraftWindow window;
@@ -56,17 +60,30 @@ public final class InProcessPipeline implements Decoder {
     }
 
     public InProcessPipeline(List<StageExecutor> executors, int prefillChunk, DraftWindow window, Chaos chaos) {
+        this(executors, prefillChunk, window, chaos, null, List.of());
+    }
+
+    /**
+     * A PPSD target over {@code executors} under draft models: {@code draftLevels} build the
+     * stages that follow the target's (given the outbox of their stage), {@code draftModels} tells
+     * stage 0 where the largest of them is and whether to wait for its proposals.
+     */
+    public InProcessPipeline(List<StageExecutor> executors, int prefillChunk, DraftWindow window, Chaos chaos, DrafterStage.DraftModels draftModels,
+                             List<java.util.function.Function<PipelineOutbox, PipelineStage>> draftLevels) {
         if (executors.size() < 2) throw new IllegalArgumentException("a PPSD pipeline needs at least 2 stages, got " + executors.size());
+        if ((draftModels == null) != draftLevels.isEmpty()) throw new IllegalArgumentException("draft models need both their stages and stage 0's link to them");
         this.executors = List.copyOf(executors);
+        this.draftStages = draftLevels.size();
         this.window = window;
         this.prefillChunk = prefillChunk;
         this.chaos = chaos;
-        int n = executors.size();
+        int s = executors.size(), n = s + draftStages;
         this.spinBeforeBlocking = !chaos.active() && n <= Runtime.getRuntime().availableProcessors();
         for (int k = 0; k < n; k++) workers.add(new Worker(k, chaos.active() ? new SplittableRandom(chaos.seed() * 31 + k) : null));
-        for (int k = 0; k < n; k++) {
-            workers.get(k).start(PipelineStage.forStage(k, n, executors.get(k), prefillChunk, new Outbox(k)));
+        for (int k = 0; k < s; k++) {
+            workers.get(k).start(PipelineStage.forStage(k, s, executors.get(k), prefillChunk, draftModels, new Outbox(k)));
         }
+        for (int k = s; k < n; k++) workers.get(k).start(draftLevels.get(k - s).apply(new Outbox(k)));
     }
 
     public int stageCount() {
@@ -84,7 +101,8 @@ public final class InProcessPipeline implements Decoder {
         var c = executors.getFirst().config();
         request.validate(c.vocabSize(), c.maxPositions());
         long seq = nextSeq.getAndIncrement();
-        var run = new Run(seq, new SequenceAccount(request, listener, c.maxPositions(), executors.size(), System.nanoTime()));
+        var run = new Run(seq, new SequenceAccount(request, listener, c.maxPositions(), executors.size(), draftStages,
+                SequenceAccount.Clock.PPSD, System.nanoTime()));
         if (run.account.done()) return run.account.result(); // nothing to generate (max tokens 0)
         sessions.put(seq, run);
         int maxLength = Math.min(c.maxPositions(), request.prompt().length + request.maxNewTokens());
@@ -106,7 +124,7 @@ public final class InProcessPipeline implements Decoder {
 
     @Override
     public String describe() {
-        return "ppsd over threads (" + executors.size() + " stages)";
+        return "ppsd over threads (" + executors.size() + " stages" + (draftStages > 0 ? ", under " + draftStages + " draft model(s)" : "") + ")";
     }
 
     /** One running generation: its account, fed on the stages' threads, and its outcome. */
@@ -165,7 +183,12 @@ public final class InProcessPipeline implements Decoder {
 
         @Override
         public void toRelays(PipelineMessage message) {
-            for (int k = 1; k < workers.size() - 1; k++) workers.get(k).deliverFrom(stage, message);
+            for (int k = 1; k < executors.size() - 1; k++) workers.get(k).deliverFrom(stage, message);
+        }
+
+        @Override
+        public void toStage(int to, PipelineMessage message) {
+            workers.get(to).deliverFrom(stage, message);
         }
 
         @Override

@@ -31,9 +31,15 @@ public interface PipelineStage {
      * verifies, the ones between relay. Every driver (thread or actor) picks roles here.
      */
     static PipelineStage forStage(int stage, int stageCount, StageExecutor executor, int prefillChunk, PipelineOutbox out) {
+        return forStage(stage, stageCount, executor, prefillChunk, null, out);
+    }
+
+    /** The same, for a PPSD target under PipeSpec draft models ({@code draftModels} null: none). */
+    static PipelineStage forStage(int stage, int stageCount, StageExecutor executor, int prefillChunk, DrafterStage.DraftModels draftModels,
+                                  PipelineOutbox out) {
         if (stageCount < 2) throw new IllegalArgumentException("a PPSD pipeline needs at least 2 stages, got " + stageCount);
         if (stage < 0 || stage >= stageCount) throw new IllegalArgumentException("no stage " + stage + " in a pipeline of " + stageCount);
-        if (stage == 0) return new DrafterStage(executor, prefillChunk, out);
+        if (stage == 0) return new DrafterStage(executor, prefillChunk, DrafterStage.DEFAULT_MAX_ROWS, draftModels, out);
         if (stage == stageCount - 1) return new VerifierStage(executor, stage, out);
         return new RelayStage(executor, stage, out);
     }

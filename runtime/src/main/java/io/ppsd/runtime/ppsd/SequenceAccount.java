@@ -20,6 +20,7 @@ public final class SequenceAccount {
     private final GenerationRequest request;
     private final OutputTracker output;
     private final int stageCount;
+    private final int reporting;
     private final Clock clock;
     private final long startNanos;
     private final StageReport[] reports;
@@ -40,12 +41,19 @@ public final class SequenceAccount {
     }
 
     public SequenceAccount(GenerationRequest request, TokenListener listener, int contextLength, int stageCount, Clock clock, long startNanos) {
+        this(request, listener, contextLength, stageCount, 0, clock, startNanos);
+    }
+
+    /** {@code draftStages}: stages of PipeSpec draft models below a PPSD target, which report too but are not on the pipeline's clock. */
+    public SequenceAccount(GenerationRequest request, TokenListener listener, int contextLength, int stageCount, int draftStages, Clock clock,
+                           long startNanos) {
         this.clock = clock;
+        this.reporting = stageCount + draftStages;
         this.request = request;
         this.output = new OutputTracker(request, listener, contextLength);
         this.stageCount = stageCount;
         this.startNanos = startNanos;
-        this.reports = new StageReport[stageCount];
+        this.reports = new StageReport[reporting];
         if (output.stopped()) endNanos = startNanos;
     }
 
@@ -74,10 +82,10 @@ public final class SequenceAccount {
     /** Records one stage's report; true when every stage has reported. A stage reporting twice counts once. */
     public boolean report(StageReport report) {
         int k = report.stage();
-        if (k < 0 || k >= stageCount) throw new IllegalArgumentException("report of stage " + k + " in a pipeline of " + stageCount);
+        if (k < 0 || k >= reporting) throw new IllegalArgumentException("report of stage " + k + " in a pipeline of " + reporting);
         if (reports[k] == null) reported++;
         reports[k] = report;
-        return reported == stageCount;
+        return reported == reporting;
     }
 
     /** Forgets the reports of an abandoned attempt (the sequence is rebuilt under a new id). */
