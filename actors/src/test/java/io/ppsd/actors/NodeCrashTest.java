@@ -35,20 +35,26 @@ import org.junit.jupiter.api.io.TempDir;
  * this JVM. While several generations run, one node is killed with SIGKILL. Every session must
  * end within its deadline: completed with exactly AR's tokens (after re-prefilling on the
  * surviving nodes) or failed with a clear reason. Nothing may hang. Once for a PPSD pipeline
- * (stages of one model), once for a PipeSpec one (a draft model and the target, a level each).
+ * (stages of one model), once for a PipeSpec one (a draft model and the target, a level each),
+ * once for PipeSpec over a PPSD target (two target stages and the draft model).
  */
 class NodeCrashTest {
     @TempDir
     Path tmp;
 
     @ParameterizedTest
-    @ValueSource(strings = {"ppsd", "pipespec"})
+    @ValueSource(strings = {"ppsd", "pipespec", "pipespec-over-ppsd"})
     void killingANodeMidGenerationRecoversOrFailsClearly(String kind) throws Exception {
         var model = RandomModel.small(99);
         Path dir = TestModels.write(model, tmp.resolve("m"), 2, 0.3f);
         Path draft = model.writeTruncated(tmp.resolve("m-draft"), 2, 0.3f, 2);
         Files.copy(dir.resolve("tokenizer.json"), draft.resolve("tokenizer.json"));
-        String pipeline = kind.equals("ppsd") ? "head = \"norm\", exit-layer = 2" : "draft-models = [\"" + draft.toString().replace("\\", "/") + "\"]";
+        String drafts = "draft-models = [\"" + draft.toString().replace("\\", "/") + "\"]";
+        String pipeline = switch (kind) {
+            case "ppsd" -> "head = \"norm\", exit-layer = 2";
+            case "pipespec" -> drafts;
+            default -> "head = \"norm\", exit-layer = 4, target = \"ppsd\", " + drafts;
+        };
         String common = """
                 ppsd.pipelines.default { model = "%s", %s }
                 ppsd.session { stall-timeout = 3s, max-rebuilds = 8 }

@@ -36,7 +36,8 @@ import org.junit.jupiter.api.io.TempDir;
  * chaos), sessions share the levels. Greedy output equals the target's AR output for concurrent
  * requests on a two- and a three-model hierarchy; sampling requests (distributions on the wire)
  * complete; the HTTP API serves a PipeSpec pipeline like any other; every level frees its
- * sequences.
+ * sequences. The same for PipeSpec over a PPSD target (the target's PPSD stages, then the draft
+ * models as stages of the same pipeline), with stage 0 waiting for the draft model or not.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class PipeSpecActorsTest {
@@ -50,7 +51,11 @@ class PipeSpecActorsTest {
         node = ServingNode.start(tmp, """
                 ppsd.pipelines.spec2 { model = "%1$s", draft-models = ["%1$s-d1"], verify-window = 3 }
                 ppsd.pipelines.spec3 { model = "%1$s", draft-models = ["%1$s-d1", "%1$s-d4"], verify-window = 4, adaptive-window = off, wait-for-drafts = 1 }
-                ppsd.node.devices = ["cpu:0", "cpu:1", "cpu:2", "cpu:3", "cpu:4", "cpu:5", "cpu:6", "cpu:7", "cpu:8"]
+                ppsd.pipelines.overppsd { model = "%1$s", head = "norm", exit-layer = 2, draft-models = ["%1$s-d4"], target = "ppsd" }
+                ppsd.pipelines.overppsd3 { model = "%1$s", head = "norm", exit-layer = 4, draft-models = ["%1$s-d1", "%1$s-d4"], target = "ppsd",
+                                           stage0-waits-for-drafts = off, verify-window = 2 }
+                ppsd.node.devices = ["cpu:0", "cpu:1", "cpu:2", "cpu:3", "cpu:4", "cpu:5", "cpu:6", "cpu:7", "cpu:8", "cpu:9", "cpu:10", "cpu:11",
+                                     "cpu:12", "cpu:13", "cpu:14", "cpu:15"]
                 pekko.actor.serialize-messages = on
                 ppsd.test.chaos { enabled = on, seed = 17, max-delay-micros = 1500 }
                 """, dir -> {
@@ -76,29 +81,32 @@ class PipeSpecActorsTest {
         var client = new PpsdClient(node.system);
         List<CompletableFuture<GenerationEvent.Completed>> running = new ArrayList<>();
         List<int[]> expected = new ArrayList<>();
-        List<String> pipelines = List.of("spec2", "spec3");
-        for (int i = 0; i < 8; i++) {
-            int[] prompt = ServingNode.MODEL.prompt(700 + i, 1 + 9 * i);
+        List<String> pipelines = List.of("spec2", "spec3", "overppsd", "overppsd3");
+        for (int i = 0; i < 12; i++) {
+            int[] prompt = ServingNode.MODEL.prompt(700 + i, 1 + 7 * i);
             expected.add(TestModels.autoregressive(target, prompt, 24));
-            running.add(client.generate(prompt, GenerateParams.greedy(24).withPipeline(pipelines.get(i % 2))).toCompletableFuture());
+            running.add(client.generate(prompt, GenerateParams.greedy(24).withPipeline(pipelines.get(i % 4))).toCompletableFuture());
         }
         long verified = 0, accepted = 0;
         for (int i = 0; i < running.size(); i++) {
             var done = running.get(i).get(120, TimeUnit.SECONDS);
-            assertArrayEquals(expected.get(i), done.tokenIds(), "prompt " + i + " on " + pipelines.get(i % 2));
+            assertArrayEquals(expected.get(i), done.tokenIds(), "prompt " + i + " on " + pipelines.get(i % 4));
             verified += done.speculation().draftsVerified();
             accepted += done.speculation().draftsAccepted();
-            assertTrue(done.speculation().steps() > 0 && done.speculation().steps() <= done.tokenIds().length,
-                    "steps are the target's calls: " + done.speculation());
+            if (i % 4 < 2) {
+                assertTrue(done.speculation().steps() > 0 && done.speculation().steps() <= done.tokenIds().length,
+                        "steps are the target's calls: " + done.speculation());
+            }
         }
         assertTrue(accepted > 0 && accepted < verified, "both verdicts must occur: " + accepted + "/" + verified);
-        assertEquals(0, sequencesOnLevels("spec2", 2) + sequencesOnLevels("spec3", 3), "every level freed its sequences");
+        assertEquals(0, sequencesOnLevels("spec2", 2) + sequencesOnLevels("spec3", 3) + sequencesOnLevels("overppsd", 5)
+                + sequencesOnLevels("overppsd3", 4), "every level freed its sequences");
     }
 
     @Test
     void samplingRequestsCarryTheDraftDistributionsAndComplete() throws Exception {
         var client = new PpsdClient(node.system);
-        for (String p : List.of("spec2", "spec3")) {
+        for (String p : List.of("spec2", "spec3", "overppsd", "overppsd3")) {
             var params = GenerateParams.builder(20).sampling(0.9f, 3).topK(50).pipeline(p).ignoreEos(true).build();
             var done = client.generate(ServingNode.MODEL.prompt(31, 6), params).toCompletableFuture().get(120, TimeUnit.SECONDS);
             assertEquals(20, done.tokenIds().length, p);

@@ -11,6 +11,8 @@ import io.ppsd.runtime.model.LoadProgress;
 import io.ppsd.runtime.model.ModelFiles;
 import io.ppsd.runtime.pipespec.ModelLevel;
 import io.ppsd.runtime.pipespec.PipeSpecDecoder;
+import io.ppsd.runtime.pipespec.PpsdTarget;
+import io.ppsd.runtime.ppsd.DraftWindow;
 import io.ppsd.runtime.pipespec.WindowPolicy;
 import io.ppsd.runtime.ppsd.InProcessPipeline;
 import io.ppsd.runtime.speculative.DecodingPlan;
@@ -50,30 +52,49 @@ public final class LocalDecoding implements Decoder {
                 decoder = new EesdDecoder(stages, plan.draftLength(), plan.adaptiveDraft());
             }
             case PPSD -> {
-                int perStage = Math.max(1, cores / plan.stageCount());
-                stages.addAll(plan.stages().open(plan.head(), spec -> new CpuStageExecutor(files, spec, perStage, progress)));
-                decoder = new InProcessPipeline(stages, CpuStageExecutor.DEFAULT_MAX_BATCH, InProcessPipeline.Chaos.NONE);
+                int drafts = plan.draftModels().size();
+                int perStage = Math.max(1, (cores - drafts) / plan.stageCount());
+                List<StageExecutor> target = plan.stages().open(plan.head(), spec -> new CpuStageExecutor(files, spec, perStage, progress));
+                stages.addAll(target);
+                if (plan.ppsdTarget()) {
+                    var window = window(plan);
+                    decoder = PpsdTarget.inProcess(target, openDrafts(plan, progress), window, PipeSpecDecoder.defaultLead(window), 0,
+                            PpsdTarget.WAITS_BY_DEFAULT, CpuStageExecutor.DEFAULT_MAX_BATCH, DraftWindow.defaultFor(plan.stageCount()),
+                            InProcessPipeline.Chaos.NONE);
+                } else {
+                    decoder = new InProcessPipeline(target, CpuStageExecutor.DEFAULT_MAX_BATCH, InProcessPipeline.Chaos.NONE);
+                }
             }
             case PIPESPEC -> {
                 // One thread per level; the target gets the cores the drafts leave (each draft one).
-                List<ModelLevel> levels = new ArrayList<>();
-                int drafts = plan.draftModels().size();
-                for (Path dir : plan.draftModels()) {
-                    var draftFiles = ModelFiles.open(dir);
-                    draftFiles.config(); // fail here, with the file's own message, when the config is bad
-                    opened.add(draftFiles);
-                    var stage = new CpuStageExecutor(draftFiles, StageSpec.whole(draftFiles.config().numLayers()), 1, progress);
-                    stages.add(stage);
-                    levels.add(new ModelLevel(dir.getFileName().toString(), List.of(stage)));
-                }
+                List<ModelLevel> levels = openDrafts(plan, progress);
+                int drafts = levels.size();
                 var target = new CpuStageExecutor(files, plan.specs().getFirst(), Math.max(1, cores - drafts), progress);
                 stages.add(target);
                 levels.add(new ModelLevel("target", List.of(target)));
-                var window = plan.adaptiveDraft() ? WindowPolicy.adaptive(plan.draftLength()) : WindowPolicy.fixed(plan.draftLength());
+                var window = window(plan);
                 decoder = new PipeSpecDecoder(levels, window, PipeSpecDecoder.defaultLead(window), InProcessPipeline.Chaos.NONE);
             }
             default -> throw new IllegalStateException("unknown strategy " + plan.strategy());
         }
+    }
+
+    /** The draft models of the plan, smallest first, each on one core of its own. */
+    private List<ModelLevel> openDrafts(DecodingPlan plan, LoadProgress progress) {
+        List<ModelLevel> levels = new ArrayList<>();
+        for (Path dir : plan.draftModels()) {
+            var draftFiles = ModelFiles.open(dir);
+            draftFiles.config(); // fail here, with the file's own message, when the config is bad
+            opened.add(draftFiles);
+            var stage = new CpuStageExecutor(draftFiles, StageSpec.whole(draftFiles.config().numLayers()), 1, progress);
+            stages.add(stage);
+            levels.add(new ModelLevel(dir.getFileName().toString(), List.of(stage)));
+        }
+        return levels;
+    }
+
+    private static WindowPolicy window(DecodingPlan plan) {
+        return plan.adaptiveDraft() ? WindowPolicy.adaptive(plan.draftLength()) : WindowPolicy.fixed(plan.draftLength());
     }
 
     @Override

@@ -45,15 +45,21 @@ final class EmbeddedCluster {
                     """.formatted(ConfigValueFactory.fromAnyRef(model.toAbsolutePath().toString()).render(), drafts, plan.draftLength(),
                     plan.adaptiveDraft() ? "on" : "off", devices) + quietLogs();
         }
-        String devices = IntStream.range(0, plan.numLayers()).mapToObj(i -> "\"cpu:" + i + slot + "\"").collect(Collectors.joining(", "));
+        // One device per layer (placement takes one per stage), and one per draft model under a PPSD target.
+        String devices = IntStream.range(0, plan.numLayers() + plan.draftModels().size()).mapToObj(i -> "\"cpu:" + i + slot + "\"")
+                .collect(Collectors.joining(", "));
         int[] sizes = IntStream.range(0, plan.stageCount()).map(k -> plan.stages().layers(k).count()).toArray();
+        String drafts = plan.ppsdTarget()
+                ? ", target = \"ppsd\", draft-models = [" + plan.draftModels().stream().map(d -> ConfigValueFactory.fromAnyRef(d.toAbsolutePath().toString()).render())
+                        .collect(Collectors.joining(", ")) + "], verify-window = " + plan.draftLength()
+                : ""; // adaptive-window stays on: it is also the PPSD pipeline's pacing
         String conf = """
-                ppsd.pipelines.default { model = "%s", head = "%s", exit-layer = %d, stage-sizes = [%s] }
+                ppsd.pipelines.default { model = "%s", head = "%s", exit-layer = %d, stage-sizes = [%s]%s }
                 ppsd.node { roles = ["gateway", "stage-host"], devices = [%s] }
                 pekko.remote.artery.canonical.port = 0
                 pekko.coordinated-shutdown.exit-jvm = off
                 """.formatted(model.toAbsolutePath().toString().replace("\\", "/"), plan.head(), plan.exitLayer(),
-                Arrays.stream(sizes).mapToObj(Integer::toString).collect(Collectors.joining(", ")), devices);
+                Arrays.stream(sizes).mapToObj(Integer::toString).collect(Collectors.joining(", ")), drafts, devices);
         return conf + quietLogs();
     }
 

@@ -96,10 +96,7 @@ final class GenerateCommand implements Callable<Integer> {
         Tokenizer tokenizer = Tokenizer.load(model.resolve("tokenizer.json"));
         try (ModelFiles files = ModelFiles.open(model)) {
             var config = files.config();
-            if (chosen != Strategy.PIPESPEC && !pipeline.draftModels.isEmpty()) throw new IllegalArgumentException("--draft-models is for --strategy pipespec");
-            var plan = chosen == Strategy.PIPESPEC
-                    ? DecodingPlan.pipespec(config, pipeline.draftModels, draftLength, adaptive)
-                    : DecodingPlan.resolve(model, config, chosen, pipeline.head, pipeline.exitLayer, pipeline.stageSizes, draftLength, adaptive);
+            var plan = pipeline.plan(model, config, chosen, draftLength, adaptive);
             var encoder = PromptEncoder.of(tokenizer, config, model);
             var sampling = new SamplingParams(temperature, topK, topP, repetitionPenalty, seed);
             var request = new GenerationRequest(encoder.encode(prompt), maxTokens, sampling, encoder.stopTokenIds(), stop,
@@ -120,7 +117,7 @@ final class GenerateCommand implements Callable<Integer> {
                 result = decoder.generate(request, listener);
             }
             GenerationResult ar = null;
-            if (compareAr && chosen != Strategy.AR) {
+            if (compareAr && plan.strategy() != Strategy.AR) {
                 try (var arDecoding = new LocalDecoding(files, DecodingPlan.autoregressive(config.numLayers()), cores, LoadProgress.NONE)) {
                     ar = arDecoding.generate(request, TokenListener.NONE);
                 }
@@ -139,7 +136,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     /** The decoder for the plan: PPSD over the actor pipeline by default, everything else in this process. */
     private Decoder open(ModelFiles files, DecodingPlan plan, int cores) {
-        boolean pipelined = plan.strategy() == Strategy.PPSD || plan.strategy() == Strategy.PIPESPEC;
+        boolean pipelined = plan.strategy() == Strategy.PPSD || plan.strategy() == Strategy.PIPESPEC; // PipeSpec over a PPSD target is a PPSD plan
         if (pipelined && transport.equals("actors")) return EmbeddedCluster.start(model, plan);
         return new LocalDecoding(files, plan, cores, new ProgressBar(System.err, "loading " + model.getFileName()));
     }

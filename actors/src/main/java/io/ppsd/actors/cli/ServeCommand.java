@@ -75,9 +75,8 @@ final class ServeCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         if (!Files.isRegularFile(model.resolve("config.json"))) throw new IllegalArgumentException("no model at " + model + " (config.json missing)");
         ModelConfig config = ModelConfig.read(model.resolve("config.json"));
-        var plan = pipeline.draftModels.isEmpty()
-                ? DecodingPlan.resolve(model, config, DecodingPlan.Strategy.PPSD, pipeline.head, pipeline.exitLayer, pipeline.stageSizes, 0, false)
-                : DecodingPlan.pipespec(config, pipeline.draftModels, verifyWindow, true);
+        var plan = pipeline.plan(model, config, pipeline.draftModels.isEmpty() ? DecodingPlan.Strategy.PPSD : DecodingPlan.Strategy.PIPESPEC,
+                verifyWindow, true);
         List<String> names = servedNames.isEmpty() ? List.of(model.toAbsolutePath().normalize().getFileName().toString()) : servedNames;
         String conf = EmbeddedCluster.config(model, plan, threadsPerStage)
                 + (maxRunning != null ? "ppsd.gateway.max-running = " + maxRunning + "\n" : "")

@@ -92,8 +92,10 @@ public final class RequestSession extends AbstractBehavior<SessionCommand> {
         this.settings = settings;
         this.replyTo = replyTo;
         this.text = tokenizer.newTextStream();
-        this.account = new SequenceAccount(request, this::emit, pipeline.contextLength(), pipeline.stageCount(),
-                pipeline.pipespec() ? SequenceAccount.Clock.VERIFY_CALLS : SequenceAccount.Clock.PPSD, start);
+        this.account = pipeline.pipespec()
+                ? new SequenceAccount(request, this::emit, pipeline.contextLength(), pipeline.stageCount(), SequenceAccount.Clock.VERIFY_CALLS, start)
+                : new SequenceAccount(request, this::emit, pipeline.contextLength(), pipeline.targetStages(), pipeline.stageCount() - pipeline.targetStages(),
+                        SequenceAccount.Clock.PPSD, start);
         this.deadlineNanos = start + Duration.ofMillis(Math.max(1, deadlineMillis)).toNanos();
         var sharding = ClusterSharding.get(ctx.getSystem());
         this.stages = new EntityRef[pipeline.stageCount()];

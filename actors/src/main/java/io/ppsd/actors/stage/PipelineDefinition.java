@@ -15,10 +15,12 @@ import java.util.List;
  * {@link DecodingPlan} resolved as every other front end does. Stage k of pipeline p is the
  * sharded entity {@code p/k}. A PPSD pipeline's stages are the layer ranges of the plan's cut; a
  * PipeSpec pipeline ({@code draft-models} set) has one stage per model, the smallest draft model
- * first and the target ({@code model}) last, each stage holding its whole model.
+ * first and the target ({@code model}) last, each stage holding its whole model. PipeSpec over a
+ * PPSD target ({@code target = "ppsd"}): the target's S PPSD stages first, then the draft models
+ * (stage S + k is draft model k).
  */
 public record PipelineDefinition(String name, Path modelDir, ModelConfig config, DecodingPlan plan, DraftWindow window, int prefillChunk,
-                                 List<ModelConfig> draftConfigs, int waitForDrafts) {
+                                 List<ModelConfig> draftConfigs, int waitForDrafts, boolean stageZeroWaits) {
 
     public PipelineDefinition {
         draftConfigs = List.copyOf(draftConfigs);
@@ -32,10 +34,15 @@ public record PipelineDefinition(String name, Path modelDir, ModelConfig config,
         DecodingPlan plan;
         List<ModelConfig> draftConfigs = new ArrayList<>();
         try {
-            if (drafts.isEmpty()) {
+            String target = c.getString("target");
+            if (!target.equals("whole") && !target.equals("ppsd")) throw new IllegalArgumentException("target must be \"whole\" or \"ppsd\", got \"" + target + "\"");
+            if (drafts.isEmpty() || target.equals("ppsd")) {
                 plan = DecodingPlan.resolve(modelDir, config, DecodingPlan.Strategy.PPSD, c.getString("head"), c.getInt("exit-layer"), sizes, 0, false);
+                if (!drafts.isEmpty()) plan = plan.withDraftModels(drafts, c.getInt("verify-window"), c.getBoolean("adaptive-window"));
             } else {
                 plan = DecodingPlan.pipespec(config, drafts, c.getInt("verify-window"), c.getBoolean("adaptive-window"));
+            }
+            if (!drafts.isEmpty()) {
                 for (Path d : drafts) {
                     ModelConfig dc = ModelConfig.read(d.resolve("config.json"));
                     if (dc.vocabSize() != config.vocabSize()) {
@@ -58,28 +65,47 @@ public record PipelineDefinition(String name, Path modelDir, ModelConfig config,
         int maxRows = Math.max(1, (512 * 1024) / (4 * config.hiddenSize()));
         int chunk = Math.min(c.getInt("prefill-chunk"), maxRows);
         int wait = c.getInt("wait-for-drafts");
-        if (wait < 0 || (plan.strategy() == DecodingPlan.Strategy.PIPESPEC && wait > plan.draftLength())) {
+        if (wait < 0 || (plan.hasDraftModels() && wait > plan.draftLength())) {
             throw new IllegalArgumentException("pipeline '" + name + "': wait-for-drafts must be in [0, verify-window], got " + wait);
         }
-        return new PipelineDefinition(name, modelDir, config, plan, window, chunk, draftConfigs, wait);
+        return new PipelineDefinition(name, modelDir, config, plan, window, chunk, draftConfigs, wait, c.getBoolean("stage0-waits-for-drafts"));
     }
 
+    /** PipeSpec with the target whole: stage k is model k, the target last. */
     public boolean pipespec() {
         return plan.strategy() == DecodingPlan.Strategy.PIPESPEC;
     }
 
+    /** PipeSpec over a PPSD target: the target's PPSD stages first, then the draft models. */
+    public boolean ppsdTarget() {
+        return plan.ppsdTarget();
+    }
+
+    /** The stages of the target's PPSD pipeline (a PPSD pipeline's every stage; none for PipeSpec with the target whole). */
+    public int targetStages() {
+        return pipespec() ? 0 : plan.stageCount();
+    }
+
     public int stageCount() {
-        return pipespec() ? draftConfigs.size() + 1 : plan.stageCount();
+        return pipespec() ? draftConfigs.size() + 1 : plan.stageCount() + draftConfigs.size();
+    }
+
+    /** The draft model stage {@code stage} holds, or -1 for a stage of the target. */
+    public int draftModelAt(int stage) {
+        int k = pipespec() ? stage : stage - plan.stageCount();
+        return k >= 0 && k < draftConfigs.size() ? k : -1;
     }
 
     /** The model directory stage {@code stage} loads (PipeSpec: its level's model). */
     public Path modelDir(int stage) {
-        return pipespec() && stage < draftConfigs.size() ? plan.draftModels().get(stage) : modelDir;
+        int k = draftModelAt(stage);
+        return k >= 0 ? plan.draftModels().get(k) : modelDir;
     }
 
     public StageSpec spec(int stage) {
-        if (!pipespec()) return plan.specs().get(stage);
-        return StageSpec.whole(stage < draftConfigs.size() ? draftConfigs.get(stage).numLayers() : config.numLayers());
+        int k = draftModelAt(stage);
+        if (k >= 0) return StageSpec.whole(draftConfigs.get(k).numLayers());
+        return pipespec() ? StageSpec.whole(config.numLayers()) : plan.specs().get(stage);
     }
 
     /** The longest sequence every stage can hold: the target's context, or the smallest of a hierarchy's. */

@@ -6,6 +6,8 @@ import io.ppsd.runtime.model.ModelFiles;
 import io.ppsd.runtime.pipespec.ModelLevel;
 import io.ppsd.runtime.pipespec.PipeSpecDecoder;
 import io.ppsd.runtime.pipespec.PipeSpecStage;
+import io.ppsd.runtime.pipespec.PpsdTarget;
+import io.ppsd.runtime.ppsd.DrafterStage;
 import io.ppsd.runtime.ppsd.PipelineMessage;
 import io.ppsd.runtime.ppsd.PipelineOutbox;
 import io.ppsd.runtime.ppsd.PipelineStage;
@@ -149,8 +151,17 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
             var window = pipeline.verifyWindow();
             this.logic = new PipeSpecStage(stageIndex, pipeline.stageCount(), level, window, PipeSpecDecoder.defaultLead(window), pipeline.waitForDrafts(),
                     new Outbox());
+        } else if (pipeline.ppsdTarget() && pipeline.draftModelAt(stageIndex) >= 0) {
+            // A draft model under a PPSD target: a PipeSpec level whose level above is the target's stage 0.
+            var level = new ModelLevel(pipeline.modelDir(stageIndex).getFileName().toString(), List.of(executor));
+            var window = pipeline.verifyWindow();
+            this.logic = PpsdTarget.draftStage(pipeline.draftModelAt(stageIndex), pipeline.draftConfigs().size(), pipeline.targetStages(), level, window,
+                    PipeSpecDecoder.defaultLead(window), pipeline.waitForDrafts(), new Outbox());
         } else {
-            this.logic = PipelineStage.forStage(stageIndex, pipeline.stageCount(), executor, pipeline.prefillChunk(), new Outbox());
+            var drafts = pipeline.ppsdTarget()
+                    ? new DrafterStage.DraftModels(PpsdTarget.highestDraftStage(pipeline.targetStages(), pipeline.draftConfigs().size()), pipeline.stageZeroWaits())
+                    : null;
+            this.logic = PipelineStage.forStage(stageIndex, pipeline.targetStages(), executor, pipeline.prefillChunk(), drafts, new Outbox());
         }
     }
 
@@ -303,7 +314,7 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
 
         @Override
         public void toRelays(PipelineMessage message) {
-            for (int k = 1; k < stages.length - 1; k++) send(k, new StageCommand.Deliver(message, sessions.get(message.seq())));
+            for (int k = 1; k < pipeline.targetStages() - 1; k++) send(k, new StageCommand.Deliver(message, sessions.get(message.seq())));
         }
 
         @Override

@@ -6,7 +6,10 @@ package io.ppsd.benchmarks.pipespec;
  * target's acceptance of the drafts below it, every level's acceptance (smallest first, "/"
  * separated), tokens per target call, each level's busy share of the wall time (its device
  * utilisation, smallest first, "/" separated), the speedup ppsd's PipeSpec model predicts at the
- * measured α and draft cost (two levels; NaN otherwise) and whether every output equalled AR's.
+ * measured α and draft cost (two levels; ρ* for PPSD and PPSD targets; NaN otherwise), the one
+ * PipeSpec's own closed form predicts at the measured α with the window as lookahead (two levels
+ * that never wait; NaN otherwise) and whether every output equalled AR's.
  */
 public record PipeSpecRow(String device, String config, String corpus, int prompts, long tokens, double seconds, double tokensPerSecond,
-                          double speedup, double alpha, String levelAlphas, double tokensPerCall, String levelBusy, double predicted, boolean sameAsAr) {}
+                          double speedup, double alpha, String levelAlphas, double tokensPerCall, String levelBusy, double predicted,
+                          double paper, boolean sameAsAr) {}

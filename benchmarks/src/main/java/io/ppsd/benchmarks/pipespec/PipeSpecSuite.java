@@ -17,6 +17,8 @@ import io.ppsd.runtime.model.ModelFiles;
 import io.ppsd.runtime.pipespec.HierarchyLevel;
 import io.ppsd.runtime.pipespec.ModelLevel;
 import io.ppsd.runtime.pipespec.PipeSpecDecoder;
+import io.ppsd.runtime.pipespec.PpsdTarget;
+import io.ppsd.runtime.ppsd.DraftWindow;
 import io.ppsd.runtime.pipespec.WindowPolicy;
 import io.ppsd.runtime.ppsd.InProcessPipeline;
 import io.ppsd.runtime.simulated.DeviceProfile;
@@ -95,7 +97,7 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
                                 m.seconds(prompts, corpus), m.tokensPerSecond(prompts, corpus), m.tokensPerSecond(prompts, corpus) / ar,
                                 m.alpha(corpus == null ? null : indices(prompts, corpus)), m.levelAlphas(indices(prompts, corpus)),
                                 m.tokensPerCall(indices(prompts, corpus)), m.levelBusy(indices(prompts, corpus)),
-                                m.predicted(indices(prompts, corpus)), m.same()));
+                                m.predicted(indices(prompts, corpus)), m.paper(indices(prompts, corpus)), m.same()));
                     }
                 }
             }
@@ -108,9 +110,14 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
     }
 
     /** A decoder to measure, and what closes its stages. */
-    private record Config(String name, Decoder decoder, List<OpenedStages> opened, int window) implements AutoCloseable {
+    private record Config(String name, Decoder decoder, List<OpenedStages> opened, int window, java.util.function.DoubleUnaryOperator theory)
+            implements AutoCloseable {
         Config(String name, Decoder decoder, List<OpenedStages> opened) {
-            this(name, decoder, opened, 0);
+            this(name, decoder, opened, 0, null);
+        }
+
+        Config(String name, Decoder decoder, List<OpenedStages> opened, int window) {
+            this(name, decoder, opened, window, null);
         }
 
         @Override
@@ -131,7 +138,8 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
         String head = ExitHeadFile.defaultHead(target, tc);
         int exit = ExitHeadFile.resolveExitLayer(target, tc, head, null);
         var ppsdStages = new StageOpener(targetFiles, device).pipeline(exit, head);
-        configs.add(new Config("ppsd(" + head + ")", new InProcessPipeline(ppsdStages.executors(), 32, InProcessPipeline.Chaos.NONE), List.of(ppsdStages)));
+        configs.add(new Config("ppsd(" + head + ")", new InProcessPipeline(ppsdStages.executors(), 32, InProcessPipeline.Chaos.NONE), List.of(ppsdStages),
+                0, a -> io.ppsd.runtime.speculative.SpeedupTheory.ppsd(a, tc.numLayers(), exit)));
         // PipeSpec: each level on a device of its own (on this machine: one core per draft level, the rest for the target).
         // On simulated devices a draft level imitates a model as much smaller than the imitated target as the
         // draft is than the target here (its layers and LM head at their share of the weights).
@@ -155,6 +163,18 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
             configs.add(new Config(name, new PipeSpecDecoder(levels, w, PipeSpecDecoder.defaultLead(w), v.waitFor(), InProcessPipeline.Chaos.NONE),
                     List.of(d, t), v.waitFor() == 0 ? w.size() : 0));
         }
+        // PipeSpec with a PPSD target: the PPSD pipeline as above, its stage 0 drafting with the draft model's tokens
+        // (the exit head filling in while the draft model catches up, or waiting for it); the draft model on a device of its own.
+        // Predicted: PPSD's ρ* at the measured α (what the pipeline gives when drafts cost stage 0 nothing extra).
+        for (boolean waits : new boolean[] {false, true}) {
+            var ps = new StageOpener(targetFiles, device).pipeline(exit, head);
+            var dd = new StageOpener(draftFiles, draftDevice).whole();
+            var w4 = WindowPolicy.fixed(4);
+            var decoder = PpsdTarget.inProcess(ps.executors(), List.of(new ModelLevel(draft.getFileName().toString(), dd.executors())), w4,
+                    PipeSpecDecoder.defaultLead(w4), 0, waits, 32, DraftWindow.defaultFor(ps.executors().size()), InProcessPipeline.Chaos.NONE);
+            configs.add(new Config("pipespec over ppsd(" + head + ")" + (waits ? " waits" : ""), decoder, List.of(ps, dd), 0,
+                    a -> io.ppsd.runtime.speculative.SpeedupTheory.ppsd(a, tc.numLayers(), exit)));
+        }
         var d = new StageOpener(draftFiles, draftDevice).whole();
         var m = new StageOpener(middleFiles, middleDevice).whole();
         var t = new StageOpener(targetFiles, simulated ? device : new DeviceSpec.CpuCompute(Math.max(1, cores - 2))).whole();
@@ -163,6 +183,13 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
                 new ModelLevel("target", t.executors()));
         configs.add(new Config("pipespec 3 levels adaptive≤8", new PipeSpecDecoder(levels, w, PipeSpecDecoder.defaultLead(w), InProcessPipeline.Chaos.NONE),
                 List.of(d, m, t)));
+        var d3 = new StageOpener(draftFiles, draftDevice).whole();
+        var m3 = new StageOpener(middleFiles, middleDevice).whole();
+        var ps3 = new StageOpener(targetFiles, device).pipeline(exit, head);
+        var drafts3 = List.of(new ModelLevel(draft.getFileName().toString(), d3.executors()), new ModelLevel("middle", m3.executors()));
+        configs.add(new Config("pipespec 3 levels over ppsd(" + head + ") waits", PpsdTarget.inProcess(ps3.executors(), drafts3, w, PipeSpecDecoder.defaultLead(w), 0,
+                true, 32, DraftWindow.defaultFor(ps3.executors().size()), InProcessPipeline.Chaos.NONE), List.of(d3, m3, ps3), 0,
+                a -> io.ppsd.runtime.speculative.SpeedupTheory.ppsd(a, tc.numLayers(), exit)));
         return configs;
     }
 
@@ -178,10 +205,21 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
     }
 
     /** One configuration over every prompt: per prompt its result and (PipeSpec) level counters. */
-    private record Measured(List<GenerationResult> results, List<List<HierarchyLevel.Stats>> levels, int[][] outputs, boolean same, int window) {
+    private record Measured(List<GenerationResult> results, List<List<HierarchyLevel.Stats>> levels, int[][] outputs, boolean same, int window,
+                            java.util.function.DoubleUnaryOperator theory) {
 
-        /** ppsd's PipeSpec model at the measured α and draft cost (a draft token's time over a target call); two levels that never wait. */
+        /** PipeSpec's own closed form at the measured α and the window as its lookahead; two levels that never wait. */
+        double paper(List<Integer> which) {
+            if (window == 0 || levels.isEmpty() || levels.getFirst() == null || levels.getFirst().size() != 2) return Double.NaN;
+            return io.ppsd.runtime.speculative.SpeedupTheory.pipespecPaper(alpha(which), window);
+        }
+
+        /**
+         * ppsd's PipeSpec model at the measured α and draft cost (a draft token's time over a target
+         * call), two levels that never wait; PPSD and PPSD targets: ρ* at the measured α.
+         */
         double predicted(List<Integer> which) {
+            if (theory != null) return theory.applyAsDouble(alpha(which));
             if (window == 0 || levels.isEmpty() || levels.getFirst() == null || levels.getFirst().size() != 2) return Double.NaN;
             long draftBusy = 0, draftCalls = 0, targetBusy = 0, targetCalls = 0;
             for (int i : which) {
@@ -278,7 +316,7 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
             outputs[i] = r.generated();
             if (reference != null && !Arrays.equals(reference[i], outputs[i])) same = false;
         }
-        return new Measured(results, levels, outputs, same, c.window());
+        return new Measured(results, levels, outputs, same, c.window(), c.theory());
     }
 
     private void write(List<PipeSpecRow> rows, PromptSet prompts, int tokens, DeviceProfile profile) throws IOException {
@@ -287,12 +325,14 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
         StringBuilder md = new StringBuilder("Command: `" + commandLine + "`  \nMachine: " + MachineDescription.current() + "  \nTarget: `"
                 + target + "`, draft: `" + draft + "`; " + prompts.size() + " prompts (" + prompts.source() + "), " + tokens
                 + " new tokens each, greedy. Simulated devices: " + profile + ", one per stage or level.\n\n");
-        md.append("| device | configuration | corpus | tokens | tok/s | speedup vs AR | predicted | measured/predicted | α (target) | α per level | tokens per target call | busy per level | = AR |\n"
-                + "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        md.append("| device | configuration | corpus | tokens | tok/s | speedup vs AR | predicted | measured/predicted | paper's closed form | measured/paper | α (target) | α per level | tokens per target call | busy per level | = AR |\n"
+                + "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (PipeSpecRow r : rows) {
-            md.append(String.format(Locale.ROOT, "| %s | %s | %s | %d | %.1f | %.2fx | %s | %s | %s | %s | %s | %s | %s |%n", r.device(), r.config(), r.corpus(), r.tokens(),
+            md.append(String.format(Locale.ROOT, "| %s | %s | %s | %d | %.1f | %.2fx | %s | %s | %s | %s | %s | %s | %s | %s | %s |%n", r.device(), r.config(), r.corpus(), r.tokens(),
                     r.tokensPerSecond(), r.speedup(), Double.isNaN(r.predicted()) ? "–" : String.format(Locale.ROOT, "%.2fx", r.predicted()),
-                    Double.isNaN(r.predicted()) ? "–" : String.format(Locale.ROOT, "%.2f", r.speedup() / r.predicted()), Double.isNaN(r.alpha()) ? "–" : String.format(Locale.ROOT, "%.3f", r.alpha()),
+                    Double.isNaN(r.predicted()) ? "–" : String.format(Locale.ROOT, "%.2f", r.speedup() / r.predicted()),
+                    Double.isNaN(r.paper()) ? "–" : String.format(Locale.ROOT, "%.2fx", r.paper()),
+                    Double.isNaN(r.paper()) ? "–" : String.format(Locale.ROOT, "%.2f", r.speedup() / r.paper()), Double.isNaN(r.alpha()) ? "–" : String.format(Locale.ROOT, "%.3f", r.alpha()),
                     r.levelAlphas().isEmpty() ? "–" : r.levelAlphas(), Double.isNaN(r.tokensPerCall()) ? "–" : String.format(Locale.ROOT, "%.2f", r.tokensPerCall()),
                     r.levelBusy().isEmpty() ? "–" : r.levelBusy(), r.sameAsAr() ? "yes" : "**no**"));
         }

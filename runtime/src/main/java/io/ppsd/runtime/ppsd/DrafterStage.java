@@ -40,7 +40,7 @@ import java.util.Map;
  * mismatch or a rollback of its own corrects the level below, and each row tells it how far the
  * path reaches (the level below drafts within its lead of that). Waiting ({@link
  * DraftModels#waits}): a sequence drafts only when the next proposal is there, so every draft is
- * the draft model's; not waiting, the exit head fills in whenever the draft model is behind (right
+ * the draft model's and the exit head does not run at all; not waiting, the exit head fills in whenever the draft model is behind (right
  * after a rollback, typically) and the draft model is corrected to follow. Either way the verifier
  * sees drafts with the distribution they were drawn from, so the output is unchanged.
  */
@@ -182,6 +182,11 @@ public final class DrafterStage implements PipelineStage {
         if (!roundRobin.contains(r.seq())) roundRobin.add(r.seq());
     }
 
+    /** Waiting for the draft models, every row's draft is theirs: the exit head never runs. */
+    private boolean headUnused() {
+        return draftModels != null && draftModels.waits();
+    }
+
     /** The positions whose token is known on this stage's path: the prompt, then every token fed or drafted. */
     private static int pathLength(Sequence s) {
         return s.epoch == 0 ? s.params.promptLength() : s.nextPos + 1;
@@ -243,8 +248,9 @@ public final class DrafterStage implements PipelineStage {
                 System.arraycopy(embedded, 0, hidden, batch.rowOffset(i) * dim, n * dim);
             }
             executor.forward(batch, hidden);
-            // The head over every segment in one call (a prefill chunk fills a transformer head's cache).
-            executor.draft(batch, hidden, draftLogits);
+            // The head over every segment in one call (a prefill chunk fills a transformer head's cache);
+            // none when every draft is the draft models' (waiting for them, the head's would never be used).
+            if (!headUnused()) executor.draft(batch, hidden, draftLogits);
         } catch (RuntimeException e) {
             // The call as a whole failed: fail its sequences (finishing them frees whatever it appended).
             long[] all = new long[batch.size()];

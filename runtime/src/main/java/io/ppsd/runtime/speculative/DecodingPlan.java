@@ -12,6 +12,11 @@ import java.util.Locale;
  * the strategy, the early-exit head and its exit layer E, how the layers are cut into stages, and
  * EESD's draft length γ. The command line, the in-process decoders and the actor pipeline's
  * definition all resolve their options here, so they agree on defaults and on error messages.
+ *
+ * <p>PipeSpec with a PPSD target is a PPSD plan with draft models ({@link #ppsdTarget()}): the
+ * target's layers are cut into PPSD stages as usual, and its stage 0 drafts with the tokens of the
+ * largest draft model (the exit head filling in when it is behind); {@code draftLength} and
+ * {@code adaptiveDraft} are then the draft models' verification window.
  */
 public record DecodingPlan(Strategy strategy, String head, int exitLayer, StagePlan stages, int draftLength, boolean adaptiveDraft,
                            List<Path> draftModels) {
@@ -34,10 +39,11 @@ public record DecodingPlan(Strategy strategy, String head, int exitLayer, StageP
 
     public DecodingPlan {
         draftModels = List.copyOf(draftModels);
-        if ((strategy == Strategy.PIPESPEC) == draftModels.isEmpty()) {
-            throw new IllegalArgumentException(strategy == Strategy.PIPESPEC
-                    ? "pipespec needs at least one draft model (--draft-models DIR[,DIR...], smallest first)"
-                    : "draft models are for the pipespec strategy only, not " + strategy.id());
+        if (strategy == Strategy.PIPESPEC && draftModels.isEmpty()) {
+            throw new IllegalArgumentException("pipespec needs at least one draft model (--draft-models DIR[,DIR...], smallest first)");
+        }
+        if (!draftModels.isEmpty() && strategy != Strategy.PIPESPEC && strategy != Strategy.PPSD) {
+            throw new IllegalArgumentException("draft models are for the pipespec strategy (its target whole or a ppsd pipeline), not " + strategy.id());
         }
     }
 
@@ -60,14 +66,41 @@ public record DecodingPlan(Strategy strategy, String head, int exitLayer, StageP
         if (draftModels == null || draftModels.isEmpty()) {
             throw new IllegalArgumentException("pipespec needs at least one draft model (--draft-models DIR[,DIR...], smallest first)");
         }
+        requireDraftModels(draftModels, window);
+        int n = config.numLayers();
+        return new DecodingPlan(Strategy.PIPESPEC, null, n, StagePlan.ofSizes(n, n), window, adaptive, draftModels);
+    }
+
+    /**
+     * PipeSpec with this PPSD plan as its target: {@code draftModels} smallest first, the largest
+     * proposing to stage 0; {@code window} and {@code adaptive} as for {@link #pipespec}.
+     */
+    public DecodingPlan withDraftModels(List<Path> draftModels, int window, boolean adaptive) {
+        if (strategy != Strategy.PPSD) throw new IllegalArgumentException("only a ppsd plan can be the target under draft models, not " + strategy.id());
+        requireDraftModels(draftModels, window);
+        return new DecodingPlan(strategy, head, exitLayer, stages, window, adaptive, draftModels);
+    }
+
+    private static void requireDraftModels(List<Path> draftModels, int window) {
+        if (draftModels == null || draftModels.isEmpty()) {
+            throw new IllegalArgumentException("pipespec needs at least one draft model (--draft-models DIR[,DIR...], smallest first)");
+        }
         if (window < 1) throw new IllegalArgumentException("the verification window must be ≥ 1, got " + window);
         for (Path d : draftModels) {
             if (!java.nio.file.Files.isRegularFile(d.resolve("config.json"))) {
                 throw new IllegalArgumentException("draft model " + d + " is not a model directory (no config.json)");
             }
         }
-        int n = config.numLayers();
-        return new DecodingPlan(Strategy.PIPESPEC, null, n, StagePlan.ofSizes(n, n), window, adaptive, draftModels);
+    }
+
+    /** PipeSpec with a PPSD target: a PPSD plan whose stage 0 drafts with draft models' tokens. */
+    public boolean ppsdTarget() {
+        return strategy == Strategy.PPSD && !draftModels.isEmpty();
+    }
+
+    /** Whether the plan runs separate draft models (PipeSpec, with its target whole or a PPSD pipeline). */
+    public boolean hasDraftModels() {
+        return !draftModels.isEmpty();
     }
 
     /**
@@ -126,7 +159,7 @@ public record DecodingPlan(Strategy strategy, String head, int exitLayer, StageP
         return switch (strategy) {
             case AR -> "1.00x";
             case EESD -> String.format(Locale.ROOT, "S_EESD(α, γ=%d) = %.2fx", draftLength, theory(alpha));
-            case PPSD -> String.format(Locale.ROOT, "ρ*(α) = %.2fx", theory(alpha));
+            case PPSD -> String.format(Locale.ROOT, ppsdTarget() ? "ρ*(α) = %.2fx (PPSD's, at the drafts' acceptance)" : "ρ*(α) = %.2fx", theory(alpha));
             case PIPESPEC -> draftModels.size() == 1
                     ? String.format(Locale.ROOT, "S_PipeSpec(α, w=%d) = %.2fx (ppsd's model; a draft that keeps up, a device per model)", draftLength, theory(alpha))
                     : "no model for deeper hierarchies (see the benchmark)";
@@ -138,9 +171,15 @@ public record DecodingPlan(Strategy strategy, String head, int exitLayer, StageP
         return switch (strategy) {
             case AR -> "ar";
             case EESD -> "eesd(head=" + head + ", E=" + exitLayer + ", γ=" + draftLength + (adaptiveDraft ? " adaptive" : "") + ")";
-            case PPSD -> "ppsd(head=" + head + ", E=" + exitLayer + ", stages=" + stageCount() + " " + stages + ")";
-            case PIPESPEC -> "pipespec(drafts=" + draftModels.stream().map(p -> p.getFileName().toString()).toList()
+            case PPSD -> (ppsdTarget() ? "pipespec(drafts=" + draftNames() + ", window" + (adaptiveDraft ? "≤" : "=") + draftLength
+                    + (adaptiveDraft ? " adaptive" : "") + ") over a " : "")
+                    + "ppsd(head=" + head + ", E=" + exitLayer + ", stages=" + stageCount() + " " + stages + ")";
+            case PIPESPEC -> "pipespec(drafts=" + draftNames()
                     + ", window" + (adaptiveDraft ? "≤" : "=") + draftLength + (adaptiveDraft ? " adaptive" : "") + ")";
         };
+    }
+
+    private List<String> draftNames() {
+        return draftModels.stream().map(p -> p.getFileName().toString()).toList();
     }
 }

@@ -37,6 +37,27 @@ public final class SpeedupTheory {
         return pFull * full + (1 - pFull);
     }
 
+    /**
+     * PipeSpec's own closed form (McDanel et al., arXiv 2505.01572, as transcribed in the
+     * project's PPSD.md): with α the acceptance rate between the target and the level below it
+     * and γ the lookahead, the steady-state probability that a target step verifies drafts is
+     * <pre>  ρ = α / (1 − α^(γ+1) + α)</pre>
+     * and the expected tokens per target step are
+     * <pre>  E[N] = (1 − ρ)·1 + ρ·(1 − α^(γ+1))/(1 − α)</pre>
+     * — the speedup over AR when a target step costs an AR step. It is the same stationary mix as
+     * {@link #pipespec} derives, which adds only that a draft model slower than 1/γ of a target
+     * step cannot fill the window. For deeper hierarchies apply it to the top pair.
+     */
+    public static double pipespecPaper(double alpha, int lookahead) {
+        if (Double.isNaN(alpha)) return Double.NaN;
+        if (lookahead < 0) throw new IllegalArgumentException("the lookahead must be ≥ 0, got " + lookahead);
+        double a = Math.min(Math.max(alpha, 0), 1);
+        if (a == 1) return lookahead + 1;
+        double tail = Math.pow(a, lookahead + 1);
+        double rho = a / (1 - tail + a);
+        return (1 - rho) + rho * (1 - tail) / (1 - a);
+    }
+
     /** S_EESD = (1 − α^(γ+1)) / ((1 − α)·(1 + γE/N)): draft-then-verify over AR. */
     public static double eesd(double alpha, int gamma, int numLayers, int exitLayer) {
         double tokensPerRound = alpha == 1 ? gamma + 1 : (1 - Math.pow(alpha, gamma + 1)) / (1 - alpha);

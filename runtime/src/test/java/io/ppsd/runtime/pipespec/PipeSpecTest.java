@@ -175,6 +175,21 @@ class PipeSpecTest {
     }
 
     @Test
+    void thePapersClosedFormNeverLosesToArAndAgreesWithPpsdsModelWhenTheDraftKeepsUp() {
+        // Values worked by hand from ρ = α/(1 − α^(γ+1) + α), E[N] = (1 − ρ) + ρ(1 − α^(γ+1))/(1 − α).
+        assertEquals(1.2, io.ppsd.runtime.speculative.SpeedupTheory.pipespecPaper(0.5, 1), 1e-12); // ρ = 0.5/1.25 = 0.4, E_F = 0.75/0.5 = 1.5
+        assertEquals(1.0, io.ppsd.runtime.speculative.SpeedupTheory.pipespecPaper(0.0, 4), 1e-12);
+        assertEquals(5.0, io.ppsd.runtime.speculative.SpeedupTheory.pipespecPaper(1.0, 4), 1e-12);
+        for (double alpha = 0.05; alpha < 1; alpha += 0.1) {
+            for (int gamma = 1; gamma <= 8; gamma++) {
+                double paper = io.ppsd.runtime.speculative.SpeedupTheory.pipespecPaper(alpha, gamma);
+                assertTrue(paper > 1, "the paper's theorem: more than one token per target step for 0 < α < 1, got " + paper);
+                assertEquals(paper, io.ppsd.runtime.speculative.SpeedupTheory.pipespec(alpha, gamma, 0.01), 1e-12, "α " + alpha + " γ " + gamma);
+            }
+        }
+    }
+
+    @Test
     void samplingKeepsTheTargetsDistribution() {
         var model = new RandomModel(3, 16, 2, 1, 24, 8, 64, 21);
         Path target = model.write(tmp.resolve("target"), 1, 0.5f);
