@@ -40,7 +40,8 @@ import java.util.function.Supplier;
 
 /**
  * {@code ./ppsd bench --suite pipespec}: the two papers side by side on the shipped model —
- * autoregressive decoding of the target, PPSD (its default head and stage cut), and PipeSpec with
+ * autoregressive decoding of the target, EESD and PPSD (its default head and stage cut), PipeSpec
+ * over a PPSD target, and PipeSpec with
  * the shipped draft model at fixed verification windows 1, 2, 4, 8 and the adaptive window (levels
  * that never wait for drafts, and two that wait for one after each correction), plus a
  * three-level hierarchy whose middle model is the target's first N/2 layers with its own norm and
@@ -140,6 +141,10 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
         var ppsdStages = new StageOpener(targetFiles, device).pipeline(exit, head);
         configs.add(new Config("ppsd(" + head + ")", new InProcessPipeline(ppsdStages.executors(), 32, InProcessPipeline.Chaos.NONE), List.of(ppsdStages),
                 0, a -> io.ppsd.runtime.speculative.SpeedupTheory.ppsd(a, tc.numLayers(), exit)));
+        // EESD: the same head drafting γ = 4 tokens, then the rest of the model verifying them (one device, as AR).
+        var eesdStages = new StageOpener(targetFiles, device).draftAndRest(exit, head);
+        configs.add(new Config("eesd(" + head + ", γ=4)", new io.ppsd.runtime.speculative.EesdDecoder(eesdStages.executors(), 4, false), List.of(eesdStages),
+                0, a -> io.ppsd.runtime.speculative.SpeedupTheory.eesd(a, 4, tc.numLayers(), exit)));
         // PipeSpec: each level on a device of its own (on this machine: one core per draft level, the rest for the target).
         // On simulated devices a draft level imitates a model as much smaller than the imitated target as the
         // draft is than the target here (its layers and LM head at their share of the weights).
