@@ -178,6 +178,13 @@ final class CudaForward implements AutoCloseable {
         logitsStage.getFloats(out, outRow * vocab, n * vocab);
     }
 
+    /** Copies the first {@code width} logits of row 0 (a reduced-vocabulary head's) into {@code out}; waits for the device. */
+    void downloadLogitsRow(float[] out, int width) {
+        check(cuMemcpyDtoHAsync(logitsStage.pointer(), logits.address(), (long) width * Float.BYTES, device.stream()), "cuMemcpyDtoHAsync");
+        device.synchronize();
+        logitsStage.getFloats(out, 0, width);
+    }
+
     // The steps of a layer: each names what it computes; the launch geometry lives only here.
 
     /** out[t] = rmsnorm(in[t]) · weight for n rows. */

@@ -69,16 +69,13 @@ public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> {
                 layers[i] = DeviceLayer.upload(n -> files.tensor("model.layers." + layer + "." + n), config, weights);
                 progress.loaded(++done, total, "layer " + layer);
             }
-            if (spec.lmHead() || headNeedsModelHead) {
-                finalNorm = weights.vector(files.tensor("model.norm.weight"));
-                lmHead = weights.matrix(files.lmHead());
-            } else {
-                finalNorm = null;
-                lmHead = null;
-            }
+            // A reduced-vocabulary head uploads only its rows of the LM head (CudaExitHead), not the whole of it.
+            boolean fullHeadForDrafts = headNeedsModelHead && headFile.vocabulary() == null;
+            finalNorm = spec.lmHead() || headNeedsModelHead ? weights.vector(files.tensor("model.norm.weight")) : null;
+            lmHead = spec.lmHead() || fullHeadForDrafts ? weights.matrix(files.lmHead()) : null;
             if (spec.lmHead()) progress.loaded(++done, total, "LM head");
             this.forward = computation = new CudaForward(config, device, launch, weights, settings.maxBatch(), spec.lmHead() || spec.drafts());
-            head = headFile == null ? null : new CudaExitHead(headFile, config, forward, weights, finalNorm, lmHead);
+            head = headFile == null ? null : new CudaExitHead(headFile, config, forward, weights, finalNorm, lmHead, files.lmHead());
             if (spec.drafts()) progress.loaded(++done, total, "exit head " + spec.exitHead());
             timer = settings.profile() ? new GpuTimer(device) : null;
             device.synchronize();

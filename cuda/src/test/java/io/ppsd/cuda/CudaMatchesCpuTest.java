@@ -168,8 +168,11 @@ class CudaMatchesCpuTest {
     }
 
     static Stream<Arguments> heads() {
-        return Stream.of(DType.F32, DType.BF16, DType.F16).flatMap(dtype -> Stream.of(
-                Arguments.of(dtype, "norm"), Arguments.of(dtype, "linear-l" + EXIT_LAYER), Arguments.of(dtype, "transformer-l" + EXIT_LAYER)));
+        // "+v40": the head drafting among 40 of the vocabulary's tokens (a reduced draft vocabulary).
+        return Stream.concat(Stream.of(DType.F32, DType.BF16, DType.F16).flatMap(dtype -> Stream.of(
+                Arguments.of(dtype, "norm"), Arguments.of(dtype, "linear-l" + EXIT_LAYER), Arguments.of(dtype, "transformer-l" + EXIT_LAYER))),
+                Stream.of(DType.F32, DType.BF16).flatMap(dtype -> Stream.of(Arguments.of(dtype, "norm+v40"), Arguments.of(dtype, "linear-l" + EXIT_LAYER + "+v40"),
+                        Arguments.of(dtype, "transformer-l" + EXIT_LAYER + "+v40"))));
     }
 
     @ParameterizedTest(name = "{0} {1}")

@@ -58,6 +58,14 @@ record RandomCheckpoint(int layers, int hidden, int heads, int kvHeads, int head
             norm(t, shapes, "model.norm.weight", random);
             put(t, shapes, "lm_head.weight", random, 1.0f, vocab, hidden);
             Files.write(dir.resolve("model.safetensors"), encode(t, shapes));
+            // A frequency order for reduced-vocabulary heads: the ids in a seeded random order.
+            int[] order = java.util.stream.IntStream.range(0, vocab).toArray();
+            for (int i = vocab - 1; i > 0; i--) {
+                int j = random.nextInt(i + 1), x = order[i];
+                order[i] = order[j];
+                order[j] = x;
+            }
+            io.ppsd.runtime.heads.DraftVocabulary.write(dir, order, "random order (test checkpoint)");
 
             Map<String, float[]> lin = new LinkedHashMap<>();
             Map<String, long[]> linShapes = new LinkedHashMap<>();

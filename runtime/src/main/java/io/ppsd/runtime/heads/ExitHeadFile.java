@@ -27,9 +27,30 @@ import java.util.Set;
  *       {@code norm.weight}; the LM head is the model's.</li>
  * </ul>
  * The pseudo-name {@code "norm"} needs no file: the model's final norm at the stage's exit layer.
+ *
+ * <p>A head name with the suffix {@code +v<K>} ({@code transformer-l4+v1024}, {@code norm+v512})
+ * is that head drafting over a reduced vocabulary: the K most frequent tokens of the model's
+ * {@link DraftVocabulary} ({@code vocabulary} non-null); the head's projection keeps only their rows.
  */
-public record ExitHeadFile(String name, ExitHeadKind kind, int exitLayer, Map<String, Tensor> tensors) {
+public record ExitHeadFile(String name, ExitHeadKind kind, int exitLayer, Map<String, Tensor> tensors, DraftVocabulary vocabulary) {
     public static final String NORM = "norm";
+    private static final java.util.regex.Pattern REDUCED = java.util.regex.Pattern.compile("(.+)\\+v([0-9]{1,9})");
+
+    public ExitHeadFile(String name, ExitHeadKind kind, int exitLayer, Map<String, Tensor> tensors) {
+        this(name, kind, exitLayer, tensors, null);
+    }
+
+    /** The head a name refers to without its reduced-vocabulary suffix ({@code transformer-l4+v1024} → {@code transformer-l4}). */
+    public static String baseName(String head) {
+        var m = REDUCED.matcher(head);
+        return m.matches() ? m.group(1) : head;
+    }
+
+    /** The draft vocabulary size a name asks for, or 0 for the full vocabulary. */
+    public static int reducedVocabulary(String head) {
+        var m = REDUCED.matcher(head);
+        return m.matches() ? Integer.parseInt(m.group(2)) : 0;
+    }
     private static final Set<String> KNOWN_KEYS = Set.of("format_version", "name", "kind", "exit_layer", "tensors", "dtype", "trained", "description");
 
     /** The list of heads shipped with a model (names usable as {@link io.ppsd.runtime.stage.StageSpec#exitHead()}). */
@@ -59,13 +80,14 @@ public record ExitHeadFile(String name, ExitHeadKind kind, int exitLayer, Map<St
      */
     public static int resolveExitLayer(Path modelDir, ModelConfig config, String head, Integer requested) {
         int n = config.numLayers();
-        if (head.equals(NORM)) {
+        if (!baseName(head).equals(head)) DraftVocabulary.read(modelDir, reducedVocabulary(head), config); // its errors now, not at load
+        if (baseName(head).equals(NORM)) {
             int e = requested != null && requested > 0 ? requested : Math.max(1, n / 4);
             if (e >= n) throw new IllegalArgumentException("exit layer must be in [1, " + (n - 1) + "], got " + e);
             return e;
         }
         try (Arena arena = Arena.ofConfined()) {
-            int e = read(modelDir, head, 0, config, arena).exitLayer();
+            int e = read(modelDir, baseName(head), 0, config, arena).exitLayer();
             if (requested != null && requested > 0 && requested != e) {
                 throw new IllegalArgumentException("head '" + head + "' exits at layer " + e + ", not " + requested);
             }
@@ -75,8 +97,15 @@ public record ExitHeadFile(String name, ExitHeadKind kind, int exitLayer, Map<St
 
     /** Reads head {@code name} of the model in {@code modelDir}; {@code exitLayer} is used for {@code "norm"}. */
     public static ExitHeadFile read(Path modelDir, String name, int exitLayer, ModelConfig config, Arena arena) {
+        int reduced = reducedVocabulary(name);
+        if (!baseName(name).equals(name)) {
+            var full = read(modelDir, baseName(name), exitLayer, config, arena);
+            return new ExitHeadFile(name, full.kind(), full.exitLayer(), full.tensors(), DraftVocabulary.read(modelDir, reduced, config));
+        }
         if (name.equals(NORM)) return new ExitHeadFile(NORM, ExitHeadKind.NORM, exitLayer, Map.of());
-        if (!name.matches("[A-Za-z0-9._-]+")) throw new IllegalArgumentException("invalid exit head name '" + name + "'");
+        if (!name.matches("[A-Za-z0-9._-]+")) {
+            throw new IllegalArgumentException("invalid exit head name '" + name + "' (a name in exit_heads/ or 'norm', optionally +v<K> for a reduced draft vocabulary)");
+        }
         Path json = modelDir.resolve("exit_heads").resolve(name + ".json");
         if (!Files.isRegularFile(json)) {
             throw new ModelFormatException(json, "no such exit head (available: " + available(modelDir) + ", or 'norm')");

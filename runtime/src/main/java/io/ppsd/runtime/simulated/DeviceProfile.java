@@ -76,7 +76,15 @@ public record DeviceProfile(
 
     /** One call drafting for several sequences: the head's layer over all {@code rows}, {@code projections} rows through the projection. */
     public long draftNanos(ExitHeadKind kind, int rows, int projections) {
-        long projection = blockNanos(lmHeadParameters, projections);
+        return draftNanos(kind, rows, projections, 1);
+    }
+
+    /**
+     * The same with a reduced draft vocabulary: the projection reads {@code vocabularyShare} of
+     * an LM head's weights (its rows for the draft vocabulary) and computes as many logits.
+     */
+    public long draftNanos(ExitHeadKind kind, int rows, int projections, double vocabularyShare) {
+        long projection = blockNanos(Math.round(lmHeadParameters * vocabularyShare), projections);
         long layer = kind == ExitHeadKind.TRANSFORMER ? layerNanos(rows) : 0;
         return callOverhead.toNanos() + layer + projection;
     }

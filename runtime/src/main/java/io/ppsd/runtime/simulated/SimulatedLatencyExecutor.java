@@ -22,6 +22,7 @@ public final class SimulatedLatencyExecutor implements StageExecutor {
     private final StageExecutor real;
     private final DeviceProfile profile;
     private final ExitHeadKind headKind;
+    private final double headVocabularyShare; // the draft vocabulary over the model's (1: a full LM head)
     private final PaddingClock clock;
     private final int layers;
     private final Object statsLock = new Object();
@@ -33,7 +34,14 @@ public final class SimulatedLatencyExecutor implements StageExecutor {
 
     /** Measures and pads with {@code clock} (a test's clock; the others use the wall clock). */
     SimulatedLatencyExecutor(StageExecutor real, DeviceProfile profile, ExitHeadKind headKind, PaddingClock clock) {
+        this(real, profile, headKind, 1, clock);
+    }
+
+    /** {@code headVocabularyShare}: the exit head's draft vocabulary over the model's (its projection is priced at that share). */
+    SimulatedLatencyExecutor(StageExecutor real, DeviceProfile profile, ExitHeadKind headKind, double headVocabularyShare, PaddingClock clock) {
         if (real.spec().drafts() && headKind == null) throw new IllegalArgumentException("a drafting stage needs its head kind to be timed");
+        if (!(headVocabularyShare > 0 && headVocabularyShare <= 1)) throw new IllegalArgumentException("vocabulary share must be in (0, 1]");
+        this.headVocabularyShare = headVocabularyShare;
         this.real = real;
         this.profile = profile;
         this.headKind = headKind;
@@ -43,13 +51,11 @@ public final class SimulatedLatencyExecutor implements StageExecutor {
 
     /** Wraps {@code real}, reading its exit head's kind (if it drafts) from the model directory. */
     public static SimulatedLatencyExecutor wrap(ModelFiles files, StageExecutor real, DeviceProfile profile, PrecisePause pause) {
-        return new SimulatedLatencyExecutor(real, profile, headKind(files, real.spec()), pause);
-    }
-
-    static ExitHeadKind headKind(ModelFiles files, StageSpec spec) {
-        if (!spec.drafts()) return null;
+        if (!real.spec().drafts()) return new SimulatedLatencyExecutor(real, profile, null, pause);
         try (Arena arena = Arena.ofConfined()) {
-            return ExitHeadFile.read(files.dir(), spec.exitHead(), spec.layers().to(), files.config(), arena).kind();
+            var head = ExitHeadFile.read(files.dir(), real.spec().exitHead(), real.spec().layers().to(), files.config(), arena);
+            double share = head.vocabulary() == null ? 1 : (double) head.vocabulary().size() / files.config().vocabSize();
+            return new SimulatedLatencyExecutor(real, profile, head.kind(), share, PaddingClock.system(pause));
         }
     }
 
@@ -120,14 +126,14 @@ public final class SimulatedLatencyExecutor implements StageExecutor {
     public void draft(io.ppsd.runtime.stage.StageBatch batch, float[] hidden, float[] logits) {
         long start = clock.nanoTime();
         real.draft(batch, hidden, logits);
-        padTo(start, profile.draftNanos(headKind, batch.totalRows(), batch.size()));
+        padTo(start, profile.draftNanos(headKind, batch.totalRows(), batch.size(), headVocabularyShare));
     }
 
     @Override
     public void draft(long seq, int startPos, int rows, float[] hidden, float[] logits) {
         long start = clock.nanoTime();
         real.draft(seq, startPos, rows, hidden, logits);
-        padTo(start, profile.draftNanos(headKind, rows));
+        padTo(start, profile.draftNanos(headKind, rows, 1, headVocabularyShare));
     }
 
     @Override
