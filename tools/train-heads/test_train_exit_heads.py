@@ -476,6 +476,29 @@ class TrainOnTinyCheckpointsTest(unittest.TestCase):
                                  [cfg["num_attention_heads"] * (cfg.get("head_dim") or 12), cfg["hidden_size"]])
 
 
+class TokenFrequenciesTest(unittest.TestCase):
+    def test_frequency_list_in_the_runtime_format(self):
+        """--token-frequencies writes every id once, most frequent first, ties by id, beside exit_heads/."""
+        with tempfile.TemporaryDirectory() as d:
+            ck = os.path.join(d, "ck")
+            cfg, _ = make_checkpoint(ck, "llama")
+            v = cfg["vocab_size"]
+            ids = np.concatenate([np.full(300, 7), np.full(200, 3), np.arange(v), np.full(100, 5)])
+            np.save(os.path.join(d, "ids.npy"), np.random.default_rng(1).permutation(ids))
+            code, _, err, _ = run_trainer([ck, "--heads", "norm:1", "--token-ids", os.path.join(d, "ids.npy"), "--steps", "0",
+                                           "--batch", "1", "--seq", "16", "--threads", "1", "--heldout", "0", "--token-frequencies",
+                                           "--log-every", "0"])
+            self.assertEqual(code, 0, err)
+            with open(os.path.join(ck, "token_frequencies.json")) as f:
+                meta = json.load(f)
+            self.assertEqual(meta["format_version"], 1)
+            self.assertEqual(meta["token_ids"][:3], [7, 3, 5])
+            self.assertEqual(sorted(meta["token_ids"]), list(range(v)))
+            self.assertEqual(meta["counts"][:3], [301, 201, 101])
+            self.assertEqual(meta["token_ids"][3:6], [0, 1, 2])  # ties (seen once) by id
+            self.assertEqual(meta["tokens_counted"], len(ids))
+
+
 class BadInputTest(unittest.TestCase):
     def test_missing_config(self):
         with tempfile.TemporaryDirectory() as d:

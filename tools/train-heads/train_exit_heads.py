@@ -1110,6 +1110,23 @@ def step_losses(model, heads, inp, labels, chunk, args, opts=None, lr=None):
     return {n: (s[0] / Ntok, s[1] / Ntok) for n, s in sums.items()}
 
 
+def write_token_frequencies(path, tokens, vocab, source):
+    """The runtime's token_frequencies.json (DraftVocabulary.java): every token id, most frequent first in
+    `tokens` (ties by id), for heads that draft over a reduced vocabulary (`--head transformer-l8+v4096`)."""
+    tokens = np.asarray(tokens)
+    tokens = tokens[(tokens >= 0) & (tokens < vocab)]
+    counts = np.bincount(tokens, minlength=vocab)
+    order = sorted(range(vocab), key=lambda t: (-int(counts[t]), t))
+    meta = {"format_version": 1,
+            "description": "token ids, most frequent first, counted on the head trainer's training text",
+            "source": source, "tokens_counted": int(tokens.size),
+            "token_ids": order, "counts": [int(counts[t]) for t in order]}
+    with open(path, "w") as f:
+        json.dump(meta, f, separators=(",", ":"))
+        f.write("\n")
+    return order
+
+
 def make_batch(rng, stream, prefix, B, seq):
     L = seq + 1 - len(prefix)
     offs = rng.integers(0, len(stream) - L + 1, size=B)
@@ -1269,6 +1286,11 @@ def run(args):
         raise TrainerError("--resume: the training data (or tokenizer) differs from the saved run's")
     n_eval = int(len(stream) * args.heldout)
     train_s, eval_s = stream[:len(stream) - n_eval], stream[len(stream) - n_eval:]
+    if args.token_frequencies:
+        freq_path = os.path.join(os.path.dirname(os.path.abspath(out)), "token_frequencies.json")
+        write_token_frequencies(freq_path, train_s, cfg.vocab_size, "tools/train-heads/train_exit_heads.py --token-frequencies")
+        log(f"wrote {freq_path}: the vocabulary by frequency in the {len(train_s):,} training tokens "
+            f"(for reduced-vocabulary heads, --head <name>+v<K>)")
     need = args.seq + 1 - len(prefix)
     if len(train_s) < need:
         src = ", ".join((args.text or []) + (args.jsonl or []) + (args.token_ids or []))
@@ -1472,6 +1494,9 @@ def build_parser():
     o.add_argument("--out", help="output directory (default CHECKPOINT/exit_heads)")
     o.add_argument("--work", help="state/cache directory (default OUT/.train_exit_heads)")
     o.add_argument("--resume", action="store_true", help="continue the run saved in the work directory")
+    o.add_argument("--token-frequencies", action="store_true",
+                   help="also write token_frequencies.json beside the output directory (the model directory by default): "
+                        "the vocabulary by frequency in the training text, for reduced-vocabulary heads (--head NAME+vK)")
     o.add_argument("--stop-after", type=int, metavar="N",
                    help="stop after N steps of this invocation (the LR schedule still spans --steps/--minutes); "
                         "continue with --resume")

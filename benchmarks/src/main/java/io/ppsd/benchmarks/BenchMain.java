@@ -29,7 +29,7 @@ import picocli.CommandLine.Option;
                 "decode-speed (CPU AR tokens/s of several model sizes, F32 and BF16, next to Jlama),",
                 "serve (time to first token, inter-token latency and throughput over HTTP and the actor API at 1, 4, 16 clients)."})
 public final class BenchMain implements Callable<Integer> {
-    @Option(names = "--suite", defaultValue = "default", description = "default, ppsd, decode-speed, serve, concurrency or pipespec (default: ${DEFAULT-VALUE})")
+    @Option(names = "--suite", defaultValue = "default", description = "default, ppsd, decode-speed, serve, concurrency, pipespec or draft-vocabulary (default: ${DEFAULT-VALUE})")
     String suite;
 
     @Option(names = "--out", description = "output directory (default: benchmarks/results/<suite>[-quick])")
@@ -126,6 +126,12 @@ public final class BenchMain implements Callable<Integer> {
             Path dir = model != null ? model : repo.shippedModel();
             Path draft = draftModel != null ? draftModel : dir.resolveSibling(dir.getFileName() + "-draft");
             new io.ppsd.benchmarks.pipespec.PipeSpecSuite(dir, draft, quick, out != null ? out : repo.results(quick ? "pipespec-quick" : "pipespec"),
+                    commandLine, System.err).run();
+            return 0;
+        }
+        if (suite.equals("draft-vocabulary")) {
+            Path dir = model != null ? model : repo.shippedModel();
+            io.ppsd.benchmarks.pipespec.PipeSpecSuite.draftVocabulary(dir, quick, out != null ? out : repo.results(quick ? "draft-vocabulary-quick" : "draft-vocabulary"),
                     commandLine, System.err).run();
             return 0;
         }

@@ -12,7 +12,7 @@ import org.knowm.xchart.style.Styler;
 final class PipeSpecPlots {
     private PipeSpecPlots() {}
 
-    static void write(Path dir, List<PipeSpecRow> rows) throws IOException {
+    static void write(Path dir, List<PipeSpecRow> rows, String prefix) throws IOException {
         System.setProperty("java.awt.headless", "true");
         for (String device : rows.stream().map(PipeSpecRow::device).distinct().toList()) {
             CategoryChart chart = new CategoryChartBuilder().width(1100).height(560).title("Speedup over AR on " + device + " (greedy)")
@@ -25,7 +25,7 @@ final class PipeSpecPlots {
             chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideNW);
             chart.getStyler().setXAxisLabelRotation(30);
             chart.getStyler().setChartBackgroundColor(java.awt.Color.WHITE);
-            String file = "pipespec-speedup-" + device.replaceAll("[^A-Za-z0-9]+", "-");
+            String file = prefix + device.replaceAll("[^A-Za-z0-9]+", "-");
             BitmapEncoder.saveBitmap(chart, dir.resolve(file).toString(), BitmapEncoder.BitmapFormat.PNG);
         }
     }

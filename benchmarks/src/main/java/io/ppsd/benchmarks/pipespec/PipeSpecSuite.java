@@ -51,7 +51,20 @@ import java.util.function.Supplier;
  * machine's cores (levels share them: one core per draft, the rest for the target). Greedy, every
  * output compared with AR's; configurations alternate within each device so drifts hit all.
  */
-public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, String commandLine, PrintStream console) {
+public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, String commandLine, PrintStream console, boolean draftVocabulary) {
+
+    public PipeSpecSuite(Path target, Path draft, boolean quick, Path out, String commandLine, PrintStream console) {
+        this(target, draft, quick, out, commandLine, console, false);
+    }
+
+    /**
+     * {@code ./ppsd bench --suite draft-vocabulary}: the same harness over PPSD with the E = N/4
+     * heads drafting over the full vocabulary and over the 2048, 1024 and 512 most frequent tokens
+     * ({@code <head>+v<K>}): α, speedup over AR and measured/ρ* side by side.
+     */
+    public static PipeSpecSuite draftVocabulary(Path target, boolean quick, Path out, String commandLine, PrintStream console) {
+        return new PipeSpecSuite(target, target.resolveSibling(target.getFileName() + "-draft"), quick, out, commandLine, console, true);
+    }
 
     public List<PipeSpecRow> run() throws Exception {
         if (!Files.isRegularFile(draft.resolve("config.json"))) {
@@ -71,11 +84,11 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
         int cores = Runtime.getRuntime().availableProcessors();
         List<DeviceSpec> devices = List.of(new DeviceSpec.Simulated(profile, 1, pause), new DeviceSpec.CpuCompute(cores));
         List<PipeSpecRow> rows = new ArrayList<>();
-        console.printf(Locale.ROOT, "pipespec suite: target %s, draft %s, middle %s; %d prompts × %d tokens, greedy%n",
+        console.printf(Locale.ROOT, (draftVocabulary ? "draft-vocabulary" : "pipespec") + " suite: target %s, draft %s, middle %s; %d prompts × %d tokens, greedy%n",
                 target.getFileName(), draft.getFileName(), middle.getFileName(), prompts.size(), tokens);
         try (var targetFiles = ModelFiles.open(target); var draftFiles = ModelFiles.open(draft); var middleFiles = ModelFiles.open(middle)) {
             for (DeviceSpec device : devices) {
-                List<Config> configs = configs(device, targetFiles, draftFiles, middleFiles, cores);
+                List<Config> configs = draftVocabulary ? vocabularyConfigs(device, targetFiles) : configs(device, targetFiles, draftFiles, middleFiles, cores);
                 Map<String, Measured> measured = new LinkedHashMap<>();
                 try {
                     for (Config c : configs) measure(c, prompts.tokens().subList(0, 2), 8, null); // warm-up: JIT, threads
@@ -126,6 +139,29 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
             decoder.close();
             opened.forEach(OpenedStages::close);
         }
+    }
+
+    /** AR, then PPSD with each E = N/4 head over the full vocabulary and over 2048, 1024 and 512 tokens. */
+    private List<Config> vocabularyConfigs(DeviceSpec device, ModelFiles targetFiles) {
+        List<Config> configs = new ArrayList<>();
+        var arStages = new StageOpener(targetFiles, device).whole();
+        configs.add(new Config("ar", new AutoregressiveDecoder(arStages.executors().getFirst()), List.of(arStages)));
+        var tc = targetFiles.config();
+        int exit = Math.max(1, tc.numLayers() / 4);
+        List<String> heads = new ArrayList<>(List.of(ExitHeadFile.NORM));
+        for (String h : ExitHeadFile.available(target)) {
+            if (!h.startsWith("norm") && h.endsWith("-l" + exit)) heads.add(h);
+        }
+        for (String head : heads) {
+            for (int k : new int[] {0, 2048, 1024, 512}) {
+                if (k >= tc.vocabSize()) continue;
+                String name = k == 0 ? head : head + "+v" + k;
+                var stages = new StageOpener(targetFiles, device).pipeline(exit, name);
+                configs.add(new Config("ppsd(" + name + ")", new InProcessPipeline(stages.executors(), 32, InProcessPipeline.Chaos.NONE), List.of(stages),
+                        0, a -> io.ppsd.runtime.speculative.SpeedupTheory.ppsd(a, tc.numLayers(), exit)));
+            }
+        }
+        return configs;
     }
 
     private List<Config> configs(DeviceSpec device, ModelFiles targetFiles, ModelFiles draftFiles, ModelFiles middleFiles, int cores) {
@@ -342,7 +378,7 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
                     r.levelBusy().isEmpty() ? "–" : r.levelBusy(), r.sameAsAr() ? "yes" : "**no**"));
         }
         Files.writeString(out.resolve("results.md"), md);
-        PipeSpecPlots.write(out, rows);
+        PipeSpecPlots.write(out, rows, draftVocabulary ? "draft-vocabulary-speedup-" : "pipespec-speedup-");
         console.print(md);
     }
 }
