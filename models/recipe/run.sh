@@ -28,6 +28,7 @@ $PY bpe.py encode
 rm -f "${PPSD_WORK:-/tmp/ppsd-work}/ckpt/base.pt"   # start fresh (train_base.py resumes from it otherwise)
 nice -n 10 $PY train_base.py --minutes "$BASE_MINUTES" | tee logs/train_base.log
 $PY export.py
+$PY token_frequencies.py                                        # -> ../ppsd-mini/token_frequencies.json (reduced-vocabulary heads)
 nice -n 10 $PY train_heads.py --minutes "$HEAD_MINUTES" | tee logs/train_heads.out
 $PY evaluate.py | tee logs/evaluate.log
 $PY golden.py | tee logs/golden.log
