@@ -40,17 +40,7 @@ public record DraftVocabulary(int[] tokenIds) {
         if (size < 1 || size > config.vocabSize()) {
             throw new IllegalArgumentException("a draft vocabulary must have 1 to " + config.vocabSize() + " tokens, got " + size);
         }
-        JsonNode root;
-        try {
-            root = new ObjectMapper().readTree(Files.readString(file));
-        } catch (IOException e) {
-            throw new ModelFormatException(file, "cannot read or parse JSON: " + e.getMessage(), e);
-        }
-        if (root == null || !root.isObject()) throw new ModelFormatException(file, "expected a JSON object");
-        var unknown = new java.util.ArrayList<String>();
-        root.fieldNames().forEachRemaining(k -> { if (!KNOWN_KEYS.contains(k)) unknown.add(k); });
-        if (!unknown.isEmpty()) throw new ModelFormatException(file, "unknown keys " + unknown);
-        if (root.path("format_version").asInt(-1) != 1) throw new ModelFormatException(file, "format_version must be 1");
+        JsonNode root = VersionedJson.read(file, KNOWN_KEYS);
         JsonNode ids = root.get("token_ids");
         if (ids == null || !ids.isArray()) throw new ModelFormatException(file, "'token_ids' must be an array of token ids, most frequent first");
         if (ids.size() < size) throw new ModelFormatException(file, "lists " + ids.size() + " tokens, fewer than the " + size + " asked for");

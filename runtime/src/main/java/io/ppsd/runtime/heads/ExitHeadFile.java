@@ -1,7 +1,6 @@
 package io.ppsd.runtime.heads;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.ppsd.runtime.model.LayerSchema;
 import io.ppsd.runtime.model.ModelConfig;
 import io.ppsd.runtime.model.ModelFormatException;
@@ -110,17 +109,7 @@ public record ExitHeadFile(String name, ExitHeadKind kind, int exitLayer, Map<St
         if (!Files.isRegularFile(json)) {
             throw new ModelFormatException(json, "no such exit head (available: " + available(modelDir) + ", or 'norm')");
         }
-        JsonNode root;
-        try {
-            root = new ObjectMapper().readTree(Files.readString(json));
-        } catch (IOException e) {
-            throw new ModelFormatException(json, "cannot read or parse JSON: " + e.getMessage(), e);
-        }
-        if (root == null || !root.isObject()) throw new ModelFormatException(json, "expected a JSON object");
-        List<String> unknown = new ArrayList<>();
-        root.fieldNames().forEachRemaining(k -> { if (!KNOWN_KEYS.contains(k)) unknown.add(k); });
-        if (!unknown.isEmpty()) throw new ModelFormatException(json, "unknown keys " + unknown);
-        if (root.path("format_version").asInt(-1) != 1) throw new ModelFormatException(json, "format_version must be 1");
+        JsonNode root = VersionedJson.read(json, KNOWN_KEYS);
         ExitHeadKind kind;
         try {
             kind = ExitHeadKind.valueOf(root.path("kind").asText("").toUpperCase());

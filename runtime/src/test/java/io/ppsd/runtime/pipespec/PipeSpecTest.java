@@ -36,33 +36,23 @@ class PipeSpecTest {
     @TempDir
     Path tmp;
 
-    private final List<ModelFiles> opened = new ArrayList<>();
-    private final List<StageExecutor> executors = new ArrayList<>();
+    private final OpenedModels models = new OpenedModels();
 
     @AfterEach
     void close() {
-        executors.forEach(StageExecutor::close);
-        opened.forEach(ModelFiles::close);
+        models.close();
     }
 
     private ModelLevel level(Path dir, String name) {
-        var files = ModelFiles.open(dir);
-        opened.add(files);
-        var stage = new CpuStageExecutor(files, StageSpec.whole(files.config().numLayers()), 1, LoadProgress.NONE);
-        executors.add(stage);
-        return new ModelLevel(name, List.of(stage));
+        return models.level(dir, name);
     }
 
     /** A target split into two stages: a level may span several stages (devices). */
     private ModelLevel splitLevel(Path dir, String name, int cut) {
-        var files = ModelFiles.open(dir);
-        opened.add(files);
+        var files = models.open(dir);
         int n = files.config().numLayers();
         var plan = io.ppsd.runtime.speculative.StagePlan.ofSizes(n, cut, n - cut);
-        var stages = plan.specs(null).stream()
-                .map(spec -> (StageExecutor) new CpuStageExecutor(files, spec, 1, LoadProgress.NONE)).toList();
-        executors.addAll(stages);
-        return new ModelLevel(name, stages);
+        return new ModelLevel(name, plan.specs(null).stream().map(spec -> models.stage(files, spec)).toList());
     }
 
     @Test

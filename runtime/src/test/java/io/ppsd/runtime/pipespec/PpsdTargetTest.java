@@ -41,32 +41,23 @@ class PpsdTargetTest {
     @TempDir
     Path tmp;
 
-    private final List<ModelFiles> opened = new ArrayList<>();
-    private final List<StageExecutor> executors = new ArrayList<>();
+    private final OpenedModels models = new OpenedModels();
 
     @AfterEach
     void close() {
-        executors.forEach(StageExecutor::close);
-        opened.forEach(ModelFiles::close);
+        models.close();
     }
 
     private ModelFiles open(Path dir) {
-        var files = ModelFiles.open(dir);
-        opened.add(files);
-        return files;
+        return models.open(dir);
     }
 
     private ModelLevel level(Path dir, String name) {
-        var files = open(dir);
-        var stage = new CpuStageExecutor(files, StageSpec.whole(files.config().numLayers()), 1, LoadProgress.NONE);
-        executors.add(stage);
-        return new ModelLevel(name, List.of(stage));
+        return models.level(dir, name);
     }
 
     private List<StageExecutor> ppsdStages(ModelFiles files, StagePlan plan, String head) {
-        var stages = plan.open(head, spec -> new CpuStageExecutor(files, spec, 1, LoadProgress.NONE));
-        executors.addAll(stages);
-        return stages;
+        return plan.open(head, spec -> models.keep(new CpuStageExecutor(files, spec, 1, LoadProgress.NONE)));
     }
 
     @Test
@@ -158,20 +149,8 @@ class PpsdTargetTest {
             boolean waits = drafts.size() == 1;
             var stages = ppsdStages(files, StagePlan.ofSizes(4, 1, 3), "norm");
             try (var pipeline = PpsdTarget.inProcess(stages, drafts, WindowPolicy.fixed(2), 4, 0, waits, 5, DraftWindow.defaultFor(2), Chaos.NONE)) {
-                int n = 3000;
-                long[] counts = new long[v];
-                long accepted = 0, verified = 0;
-                for (int s = 0; s < n; s++) {
-                    var request = new GenerationRequest(prompt, 2, SamplingParams.temperature(1f, 5000 + s), null, List.of(), null);
-                    var r = pipeline.generate(request, TokenListener.NONE);
-                    counts[r.generated()[1]]++;
-                    accepted += r.speculation().draftsAccepted();
-                    verified += r.speculation().draftsVerified();
-                }
-                double[] expected = new double[v];
-                for (int i = 0; i < v; i++) expected[i] = exact[i] * n;
-                Distributions.assertChiSquare(counts, expected, drafts.size() + " draft model(s) over a PPSD target, second token");
-                assertTrue(accepted > 0 && accepted < verified, "both verdicts must occur: " + accepted + "/" + verified);
+                Distributions.assertSecondTokenDistribution(Distributions.sampleSecondToken(pipeline, prompt, 3000, 5000, v), exact,
+                        drafts.size() + " draft model(s) over a PPSD target, second token");
             }
         }
     }

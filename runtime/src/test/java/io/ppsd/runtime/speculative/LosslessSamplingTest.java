@@ -67,19 +67,7 @@ class LosslessSamplingTest {
             }
             var stages = StagePlan.forExitLayer(model.layers(), 2).open("linear-l2", spec -> new CpuStageExecutor(files, spec, 1, LoadProgress.NONE));
             try (var pipeline = new InProcessPipeline(stages, 8, InProcessPipeline.Chaos.NONE)) {
-                int n = 3000;
-                long[] counts = new long[v];
-                long accepted = 0, verified = 0;
-                for (int s = 0; s < n; s++) {
-                    var request = new GenerationRequest(prompt, 2, SamplingParams.temperature(1f, 1000 + s), null, List.of(), null);
-                    var r = pipeline.generate(request, TokenListener.NONE);
-                    counts[r.generated()[1]]++;
-                    accepted += r.speculation().draftsAccepted();
-                    verified += r.speculation().draftsVerified();
-                }
-                for (int i = 0; i < v; i++) exact[i] *= n;
-                Distributions.assertChiSquare(counts, exact, "second token");
-                assertTrue(accepted > 0 && accepted < verified, "both verdicts must occur: " + accepted + "/" + verified);
+                Distributions.assertSecondTokenDistribution(Distributions.sampleSecondToken(pipeline, prompt, 3000, 1000, v), exact, "second token");
             } finally {
                 stages.forEach(StageExecutor::close);
             }

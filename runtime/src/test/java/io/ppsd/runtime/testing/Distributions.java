@@ -9,6 +9,37 @@ import java.util.Arrays;
 public final class Distributions {
     private Distributions() {}
 
+    /** What {@link #sampleSecondToken} saw: how often each token came second, and the drafts checked and kept. */
+    public record SecondTokens(long[] counts, long accepted, long verified) {}
+
+    /**
+     * {@code n} sampled generations (temperature 1, seeds {@code seed0 + i}) of two tokens after
+     * {@code prompt}: the counts of the second token, to hold against {@link #secondTokenMarginal}.
+     */
+    public static SecondTokens sampleSecondToken(io.ppsd.runtime.decode.Decoder decoder, int[] prompt, int n, long seed0, int vocab) {
+        long[] counts = new long[vocab];
+        long accepted = 0, verified = 0;
+        for (int s = 0; s < n; s++) {
+            var request = new io.ppsd.runtime.decode.GenerationRequest(prompt, 2, io.ppsd.runtime.decode.SamplingParams.temperature(1f, seed0 + s),
+                    null, java.util.List.of(), null);
+            var r = decoder.generate(request, io.ppsd.runtime.decode.TokenListener.NONE);
+            counts[r.generated()[1]]++;
+            accepted += r.speculation().draftsAccepted();
+            verified += r.speculation().draftsVerified();
+        }
+        return new SecondTokens(counts, accepted, verified);
+    }
+
+    /** Chi-square of sampled second tokens against the exact marginal, and both verdicts seen. */
+    public static void assertSecondTokenDistribution(SecondTokens sampled, double[] exact, String what) {
+        long n = Arrays.stream(sampled.counts()).sum();
+        double[] expected = new double[exact.length];
+        for (int i = 0; i < exact.length; i++) expected[i] = exact[i] * n;
+        assertChiSquare(sampled.counts(), expected, what);
+        assertTrue(sampled.accepted() > 0 && sampled.accepted() < sampled.verified(), what + ": both verdicts must occur: "
+                + sampled.accepted() + "/" + sampled.verified());
+    }
+
     /** The exact marginal of the second generated token: Σ over t1 of q(t1 | prompt) q(t2 | prompt, t1). */
     public static double[] secondTokenMarginal(StageExecutor whole, int[] prompt) {
         int v = whole.config().vocabSize();
