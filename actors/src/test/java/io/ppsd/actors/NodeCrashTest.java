@@ -23,7 +23,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.pekko.actor.typed.ActorSystem;
-import org.apache.pekko.cluster.MemberStatus;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Join;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -82,7 +81,7 @@ class NodeCrashTest {
                         """.formatted(seedPort));
                 nodes.add(startNode(conf, tmp.resolve("node" + i + ".log")));
             }
-            awaitMembers(client, 4, 60);
+            NodeProcess.awaitMembers(client, 4, 60);
 
             List<int[]> prompts = new ArrayList<>();
             List<int[]> expected = new ArrayList<>();
@@ -142,16 +141,5 @@ class NodeCrashTest {
         pb.redirectErrorStream(true);
         pb.redirectOutput(log.toFile());
         return pb.start();
-    }
-
-    private static void awaitMembers(ActorSystem<Void> system, int count, int seconds) throws InterruptedException {
-        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
-        while (System.nanoTime() < end) {
-            int up = 0;
-            for (var m : Cluster.get(system).state().getMembers()) if (m.status() == MemberStatus.up()) up++;
-            if (up >= count) return;
-            Thread.sleep(200);
-        }
-        throw new IllegalStateException(count + " cluster members did not come up in " + seconds + " s");
     }
 }

@@ -22,12 +22,26 @@ final class NodeProcess implements AutoCloseable {
 
     /** Starts {@code ppsd node --config config} with these extra environment variables. */
     static NodeProcess start(Path config, Path log, Map<String, String> env) throws IOException {
+        return start(List.of(), config, log, env);
+    }
+
+    /**
+     * The same on host {@code host} of the network-namespace test bed ({@code cluster-configs/testbed.sh
+     * run}: the node's own network stack, PPSD_HOST its address there).
+     */
+    static NodeProcess startOnHost(int host, Path config, Path log) throws IOException {
+        String script = Path.of("../cluster-configs/testbed.sh").toAbsolutePath().normalize().toString();
+        return start(List.of(script, "run", Integer.toString(host)), config, log, Map.of());
+    }
+
+    private static NodeProcess start(List<String> prefix, Path config, Path log, Map<String, String> env) throws IOException {
         String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        var pb = new ProcessBuilder(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+        List<String> command = new java.util.ArrayList<>(prefix);
+        command.addAll(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
                 "--sun-misc-unsafe-memory-access=allow", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", cp,
-                "io.ppsd.actors.cli.PpsdCli", "node", "--config", config.toString())
-                .redirectErrorStream(true).redirectOutput(log.toFile());
+                "io.ppsd.actors.cli.PpsdCli", "node", "--config", config.toString()));
+        var pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
         pb.environment().keySet().removeIf(k -> k.startsWith("PPSD_TLS_"));
         pb.environment().putAll(env);
         Process process = pb.start();
@@ -88,6 +102,20 @@ final class NodeProcess implements AutoCloseable {
     public void close() throws InterruptedException {
         process.destroy();
         if (!process.waitFor(15, TimeUnit.SECONDS)) process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+    }
+
+    /** Waits until {@code count} members of {@code system}'s cluster are up. */
+    static void awaitMembers(org.apache.pekko.actor.typed.ActorSystem<?> system, int count, int seconds) throws InterruptedException {
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        while (System.nanoTime() < end) {
+            int up = 0;
+            for (var m : org.apache.pekko.cluster.typed.Cluster.get(system).state().getMembers()) {
+                if (m.status() == org.apache.pekko.cluster.MemberStatus.up()) up++;
+            }
+            if (up >= count) return;
+            Thread.sleep(200);
+        }
+        throw new IllegalStateException(count + " cluster members did not come up in " + seconds + " s");
     }
 
     static void closeAll(List<NodeProcess> nodes) {
