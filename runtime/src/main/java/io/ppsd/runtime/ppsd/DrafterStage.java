@@ -40,9 +40,10 @@ import java.util.Map;
  * mismatch or a rollback of its own corrects the level below, and each row tells it how far the
  * path reaches (the level below drafts within its lead of that). Waiting ({@link
  * DraftModels#waits}): a sequence drafts only when the next proposal is there, so every draft is
- * the draft model's and the exit head does not run at all; not waiting, the exit head fills in whenever the draft model is behind (right
- * after a rollback, typically) and the draft model is corrected to follow. Either way the verifier
- * sees drafts with the distribution they were drawn from, so the output is unchanged.
+ * the draft model's and the exit head does not run at all; not waiting, the exit head fills in
+ * whenever the draft model is behind (right after a rollback, typically) and the draft model is
+ * corrected to follow. Either way the verifier sees drafts with the distribution they were drawn
+ * from, so the output is unchanged.
  */
 public final class DrafterStage implements PipelineStage {
     private final StageExecutor executor;
@@ -73,7 +74,7 @@ public final class DrafterStage implements PipelineStage {
         int nextPos;
         int prefilled; // prompt positions computed and sent (the prompt's length once done)
         int verified = -1;
-        long decodePositions, wasted, fromBelow;
+        long decodePositions, wasted;
         ProposalsFromBelow below; // the draft models' proposals, under a PipeSpec hierarchy
 
         Sequence(PipelineMessage.SequenceParams params, int vocab) {
@@ -153,8 +154,8 @@ public final class DrafterStage implements PipelineStage {
         if (draftModels != null) {
             // Before anything else this stage sends the draft models (per-sender order keeps it first).
             out.toStage(draftModels.highestStage(), b);
-            long seq = b.seq();
-            s.below = new ProposalsFromBelow(seq, n, b.params().maxLength(), b.params().sampling().isGreedy(), v -> out.toStage(draftModels.highestStage(), v));
+            s.below = new ProposalsFromBelow(b.seq(), n, b.params().maxLength(), b.params().sampling().isGreedy(),
+                    v -> out.toStage(draftModels.highestStage(), v));
         }
         s.nextPos = n;
         prefilling.add(b.seq()); // prefilled chunk by chunk by the steps, between decoding rows
@@ -298,7 +299,6 @@ public final class DrafterStage implements PipelineStage {
             float[] q = s.below.distribution(p + 1);
             probs = q == null ? null : q.clone();
             s.below.consume(p + 2);
-            s.fromBelow++;
         } else if (s.params.sampling().isGreedy()) {
             draft = s.sampler.sample(headLogits, off, s.tokens, historyLength);
         } else {
