@@ -229,7 +229,7 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
         var ps3 = new StageOpener(targetFiles, device).pipeline(exit, head);
         var drafts3 = List.of(new ModelLevel(draft.getFileName().toString(), d3.executors()), new ModelLevel("middle", m3.executors()));
         configs.add(new Config("pipespec 3 levels over ppsd(" + head + ") waits", PpsdTarget.inProcess(ps3.executors(), drafts3, w, PipeSpecDecoder.defaultLead(w), 0,
-                true, 32, DraftWindow.defaultFor(ps3.executors().size()), InProcessPipeline.Chaos.NONE), List.of(d3, m3, ps3), 0,
+                true, 32, DraftWindow.defaultFor(ps3.executors().size()), InProcessPipeline.Chaos.NONE), List.of(ps3, d3, m3), 0,
                 a -> io.ppsd.runtime.speculative.SpeedupTheory.ppsd(a, tc.numLayers(), exit)));
         return configs;
     }
@@ -247,7 +247,7 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
 
     /** One configuration over every prompt: per prompt its result and (PipeSpec) level counters. */
     private record Measured(List<GenerationResult> results, List<List<HierarchyLevel.Stats>> levels, int[][] outputs, boolean same, int window,
-                            java.util.function.DoubleUnaryOperator theory) {
+                            java.util.function.DoubleUnaryOperator theory, List<long[]> stageBusy) {
 
         /** PipeSpec's own closed form at the measured α and the window as its lookahead; two levels that never wait. */
         double paper(List<Integer> which) {
@@ -317,9 +317,19 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
 
         /** Each level's model-call time over the generations' wall time (prefill included). */
         String levelBusy(List<Integer> which) {
-            if (levels.isEmpty() || levels.getFirst() == null) return "";
             long wall = 0;
             for (int i : which) wall += results.get(i).timings().promptNanos() + results.get(i).timings().generationNanos();
+            if (levels.isEmpty() || levels.getFirst() == null) {
+                // PPSD pipelines (a PPSD target's stages first, then its draft models): each simulated device's time in calls.
+                if (stageBusy.isEmpty() || stageBusy.getFirst().length < 2) return "";
+                List<String> parts = new ArrayList<>();
+                for (int k = 0; k < stageBusy.getFirst().length; k++) {
+                    long busy = 0;
+                    for (int i : which) busy += stageBusy.get(i)[k];
+                    parts.add(String.format(Locale.ROOT, "%.0f%%", 100.0 * busy / wall));
+                }
+                return String.join("/", parts);
+            }
             List<String> parts = new ArrayList<>();
             for (int l = 0; l < levels.getFirst().size(); l++) {
                 long busy = 0;
@@ -350,14 +360,24 @@ public record PipeSpecSuite(Path target, Path draft, boolean quick, Path out, St
         List<List<HierarchyLevel.Stats>> levels = new ArrayList<>();
         int[][] outputs = new int[prompts.size()][];
         boolean same = true;
+        List<long[]> stageBusy = new ArrayList<>();
         for (int i = 0; i < prompts.size(); i++) {
+            long[] before = simulatedNanos(c);
             var r = c.decoder().generate(GenerationRequest.greedy(prompts.get(i), tokens), TokenListener.NONE);
+            long[] after = simulatedNanos(c);
+            for (int k = 0; k < after.length; k++) after[k] -= before[k];
+            stageBusy.add(after);
             results.add(r);
             levels.add(c.decoder() instanceof PipeSpecDecoder p ? p.lastLevelStats() : null);
             outputs[i] = r.generated();
             if (reference != null && !Arrays.equals(reference[i], outputs[i])) same = false;
         }
-        return new Measured(results, levels, outputs, same, c.window(), c.theory());
+        return new Measured(results, levels, outputs, same, c.window(), c.theory(), stageBusy);
+    }
+
+    /** The simulated call time so far of every simulated stage of the configuration, in the order it opened them (none on real cores). */
+    private static long[] simulatedNanos(Config c) {
+        return c.opened().stream().flatMap(o -> o.paddingStats().stream()).mapToLong(io.ppsd.runtime.simulated.PaddingStats::targetNanos).toArray();
     }
 
     private void write(List<PipeSpecRow> rows, PromptSet prompts, int tokens, DeviceProfile profile) throws IOException {
