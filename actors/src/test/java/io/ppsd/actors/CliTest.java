@@ -110,5 +110,14 @@ class CliTest {
         assertTrue(emptyStop.err().contains("stop string must not be empty"), emptyStop.err());
         Run badStrategy = cli("generate", "--model", "../models/ppsd-mini", "--prompt", "x", "--strategy", "fast");
         assertTrue(badStrategy.err().contains("unknown strategy 'fast'"), badStrategy.err());
+        Run targetWithoutPipespec = cli("generate", "--model", "../models/ppsd-mini", "--prompt", "x", "--target", "ppsd");
+        assertEquals(1, targetWithoutPipespec.exit());
+        assertTrue(targetWithoutPipespec.err().contains("--target is for --strategy pipespec"), targetWithoutPipespec.err());
+        Run badTarget = cli("generate", "--model", "../models/ppsd-mini", "--prompt", "x", "--strategy", "pipespec", "--target", "half",
+                "--draft-models", "../models/ppsd-mini-draft");
+        assertTrue(badTarget.err().contains("--target must be whole or ppsd"), badTarget.err());
+        Run badVocabulary = cli("generate", "--model", "../models/ppsd-mini", "--prompt", "x", "--head", "transformer-l4+v99999");
+        assertEquals(1, badVocabulary.exit());
+        assertTrue(badVocabulary.err().contains("1 to 4096 tokens"), badVocabulary.err());
     }
 }
