@@ -26,9 +26,9 @@ public final class PpsdTarget {
      * Whether stage 0 waits for the draft models' next token rather than drafting with its exit
      * head when they are behind. Waiting is the default: measured (bench --suite pipespec, the
      * shipped models, simulated A100-13B) it gave 1.36× / 1.76× AR (prose / code) against 1.00× /
-     * 1.26× for the exit head filling in — a head draft made while the draft model catches up is
-     * right far less often (α 0.27 against 0.60 overall on prose) and each miss costs the pipeline
-     * a refill and the draft model a correction; waiting, stage 0 also skips its exit head.
+     * 1.26× for the exit head filling in with the heads shipped first (a head draft after each
+     * rollback was right at α 0.27, and each miss costs a refill and a correction), and 1.35× /
+     * 1.75× against 1.39× / 1.54× with the retrained heads; waiting, stage 0 skips its exit head.
      */
     public static final boolean WAITS_BY_DEFAULT = true;
 
