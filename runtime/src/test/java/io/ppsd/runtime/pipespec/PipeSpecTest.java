@@ -94,6 +94,28 @@ class PipeSpecTest {
     }
 
     @Test
+    void anUnrelatedDraftModelIsAlmostAlwaysWrongAndTheOutputIsStillTheTargets() {
+        // Another random model with the same vocabulary: its drafts are right about 1 time in 64.
+        var target = new RandomModel(4, 32, 4, 2, 48, 64, 128, 61);
+        var other = new RandomModel(2, 32, 4, 2, 48, 64, 128, 62);
+        var whole = level(target.write(tmp.resolve("t"), 2, 1f), "target");
+        var stranger = level(other.write(tmp.resolve("o"), 1, 1f), "stranger");
+        var ar = new AutoregressiveDecoder(whole.stages().getFirst());
+        long verified = 0, accepted = 0;
+        for (int waits = 0; waits <= 1; waits++) {
+            var decoder = new PipeSpecDecoder(List.of(stranger, whole), WindowPolicy.fixed(3), 6, waits, new Chaos(waits + 3, 200, 200));
+            for (int i = 0; i < 3; i++) {
+                int[] prompt = target.prompt(40 + i, 2 + 7 * i);
+                var r = decoder.generate(GenerationRequest.greedy(prompt, 30), TokenListener.NONE);
+                assertArrayEquals(ar.generate(GenerationRequest.greedy(prompt, 30), TokenListener.NONE).generated(), r.generated());
+                verified += r.speculation().draftsVerified();
+                accepted += r.speculation().draftsAccepted();
+            }
+        }
+        assertTrue(verified > 50 && accepted < 0.2 * verified, "drafts must be mostly wrong: " + accepted + "/" + verified);
+    }
+
+    @Test
     void aDraftThatAlwaysAgreesIsAlwaysAccepted() {
         var model = new RandomModel(4, 32, 4, 2, 48, 64, 128, 5);
         Path target = model.write(tmp.resolve("target"), 2, 0f);
