@@ -2,25 +2,19 @@ package io.ppsd.actors;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.ConfigFactory;
 import io.ppsd.actors.client.PpsdClient;
 import io.ppsd.actors.node.PpsdNode;
 import io.ppsd.actors.protocol.GenerateParams;
-import io.ppsd.actors.protocol.GenerationEvent;
 import io.ppsd.runtime.testing.RandomModel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Join;
@@ -102,40 +96,12 @@ class NetnsClusterTest {
             for (int h = 1; h <= 3; h++) nodes.add(NodeProcess.startOnHost(h, conf, tmp.resolve("host" + h + ".log")));
             NodeProcess.awaitMembers(client, 4, 90);
 
-            List<int[]> prompts = new ArrayList<>();
-            List<int[]> expected = new ArrayList<>();
-            for (int i = 0; i < 3; i++) {
-                prompts.add(model.prompt(950 + i, 3 + 5 * i));
-                expected.add(TestModels.autoregressive(dir, prompts.get(i), 120));
-            }
-            var pc = new PpsdClient(client);
-            var progress = new CountDownLatch(3);
-            List<CompletableFuture<GenerationEvent.Completed>> running = new ArrayList<>();
-            for (int[] p : prompts) {
-                var seen = new AtomicInteger();
-                running.add(pc.run(null, p, GenerateParams.greedy(120).withDeadline(100_000), e -> {
-                    if (e instanceof GenerationEvent.Token && seen.incrementAndGet() == 8) progress.countDown();
-                }).toCompletableFuture());
-            }
-            assertTrue(progress.await(60, TimeUnit.SECONDS), "generations did not start");
-            int victim = hostWithAStage(nodes);
-            assertEquals("", testbed("partition", Integer.toString(victim)));
-            int completed = 0, recovered = 0;
-            for (int i = 0; i < running.size(); i++) {
-                try {
-                    var done = running.get(i).get(120, TimeUnit.SECONDS);
-                    assertArrayEquals(expected.get(i), done.tokenIds(), "prompt " + i + " after the partition");
-                    completed++;
-                    if (done.rebuilds() > 0) recovered++;
-                } catch (ExecutionException e) {
-                    String reason = e.getCause().getMessage();
-                    assertTrue(reason != null && !reason.isBlank(), "a failure must say why");
-                    System.err.println("session " + i + " failed clearly: " + reason);
-                }
-            }
-            System.err.println("after partitioning host " + victim + ": " + completed + " completed (" + recovered + " after rebuilding)");
-            assertTrue(recovered > 0, "no session survived the partition by rebuilding");
-            assertFalse(running.stream().anyMatch(f -> !f.isDone()), "a session hung");
+            int[] cutOff = new int[1]; // chosen once the stages are loaded, i.e. once the generations run
+            SessionsThroughAFault.check(client, model, dir, 950, "a partition", () -> {
+                cutOff[0] = hostWithAStage(nodes);
+                assertEquals("", testbed("partition", Integer.toString(cutOff[0])));
+            });
+            int victim = cutOff[0];
 
             // The cut-off node downed itself (it saw 1 of 3 stage hosts): its process ends.
             var cut = nodes.get(victim - 1);
@@ -144,7 +110,7 @@ class NetnsClusterTest {
             nodes.set(victim - 1, NodeProcess.startOnHost(victim, conf, tmp.resolve("host" + victim + "-again.log")));
             NodeProcess.awaitMembers(client, 4, 90);
             int[] prompt = model.prompt(977, 6);
-            var again = pc.generate(prompt, GenerateParams.greedy(40)).toCompletableFuture().get(60, TimeUnit.SECONDS);
+            var again = new PpsdClient(client).generate(prompt, GenerateParams.greedy(40)).toCompletableFuture().get(60, TimeUnit.SECONDS);
             assertArrayEquals(TestModels.autoregressive(dir, prompt, 40), again.tokenIds(), "after the host rejoined");
         } finally {
             NodeProcess.closeAll(nodes);

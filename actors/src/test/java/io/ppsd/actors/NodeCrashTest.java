@@ -1,27 +1,15 @@
 package io.ppsd.actors;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.ConfigFactory;
-import io.ppsd.actors.client.PpsdClient;
 import io.ppsd.actors.node.PpsdNode;
-import io.ppsd.actors.protocol.GenerateParams;
-import io.ppsd.actors.protocol.GenerationEvent;
 import io.ppsd.runtime.testing.RandomModel;
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Join;
@@ -83,40 +71,7 @@ class NodeCrashTest {
             }
             NodeProcess.awaitMembers(client, 4, 60);
 
-            List<int[]> prompts = new ArrayList<>();
-            List<int[]> expected = new ArrayList<>();
-            for (int i = 0; i < 3; i++) {
-                prompts.add(model.prompt(900 + i, 3 + 5 * i));
-                expected.add(TestModels.autoregressive(dir, prompts.get(i), 120));
-            }
-            var pc = new PpsdClient(client);
-            var progress = new CountDownLatch(3);
-            List<CompletableFuture<GenerationEvent.Completed>> running = new ArrayList<>();
-            for (int[] p : prompts) {
-                var seen = new AtomicInteger();
-                running.add(pc.run(null, p, GenerateParams.greedy(120).withDeadline(90_000), e -> {
-                    if (e instanceof GenerationEvent.Token && seen.incrementAndGet() == 8) progress.countDown();
-                }).toCompletableFuture());
-            }
-            assertTrue(progress.await(60, TimeUnit.SECONDS), "generations did not start");
-            int victim = nodeHostingAStage(tmp);
-            nodes.get(victim).destroyForcibly(); // SIGKILL
-            int completed = 0, recovered = 0;
-            for (int i = 0; i < running.size(); i++) {
-                try {
-                    var done = running.get(i).get(110, TimeUnit.SECONDS);
-                    assertArrayEquals(expected.get(i), done.tokenIds(), "prompt " + i + " after the crash");
-                    completed++;
-                    if (done.rebuilds() > 0) recovered++;
-                } catch (ExecutionException e) {
-                    String reason = e.getCause().getMessage();
-                    assertTrue(reason != null && !reason.isBlank(), "a failure must say why");
-                    System.err.println("session " + i + " failed clearly: " + reason);
-                }
-            }
-            System.err.println("after SIGKILL: " + completed + " completed (" + recovered + " after rebuilding), " + (3 - completed) + " failed");
-            assertTrue(recovered > 0, "no session survived the crash by rebuilding");
-            assertFalse(running.stream().anyMatch(f -> !f.isDone()), "a session hung");
+            SessionsThroughAFault.check(client, model, dir, 900, "SIGKILL", () -> nodes.get(nodeHostingAStage(tmp)).destroyForcibly());
         } finally {
             nodes.forEach(Process::destroyForcibly);
             client.terminate();
