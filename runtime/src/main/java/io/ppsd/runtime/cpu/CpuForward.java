@@ -121,8 +121,9 @@ final class CpuForward {
             int pos = rowPos[t];
             rope.rotate(q, t * qDim, heads, pos);
             rope.rotate(k, t * kvDim, kvHeads, pos);
-            System.arraycopy(k, t * kvDim, rowCache[t].keys(layer), pos * kvDim, kvDim);
-            System.arraycopy(v, t * kvDim, rowCache[t].values(layer), pos * kvDim, kvDim);
+            KvCache c = rowCache[t];
+            System.arraycopy(k, t * kvDim, c.keyBlock(layer, pos), c.offset(pos), kvDim);
+            System.arraycopy(v, t * kvDim, c.valueBlock(layer, pos), c.offset(pos), kvDim);
         }
         attLayer = layer;
         cores.parallelFor(n * heads, (long) n * heads * end * headDim * 2, attentionTask);
@@ -168,13 +169,13 @@ final class CpuForward {
         int group = heads / kvHeads;
         for (int i = from; i < to; i++) {
             int t = i / heads, h = i % heads;
-            float[] keys = rowCache[t].keys(attLayer), values = rowCache[t].values(attLayer);
+            KvCache cache = rowCache[t];
             int pos = rowPos[t];
             int qOff = t * qDim + h * headDim;
             int kvOff = (h / group) * headDim;
             float max = Float.NEGATIVE_INFINITY;
             for (int j = 0; j <= pos; j++) {
-                float sc = VectorKernels.dot(q, qOff, keys, j * kvDim + kvOff, headDim) * attnScale;
+                float sc = VectorKernels.dot(q, qOff, cache.keyBlock(attLayer, j), cache.offset(j) + kvOff, headDim) * attnScale;
                 s[j] = sc;
                 if (sc > max) max = sc;
             }
@@ -187,7 +188,7 @@ final class CpuForward {
             float inv = 1f / sum;
             java.util.Arrays.fill(attOut, qOff, qOff + headDim, 0f);
             for (int j = 0; j <= pos; j++) {
-                VectorKernels.axpy(s[j] * inv, values, j * kvDim + kvOff, attOut, qOff, headDim);
+                VectorKernels.axpy(s[j] * inv, cache.valueBlock(attLayer, j), cache.offset(j) + kvOff, attOut, qOff, headDim);
             }
         }
     }

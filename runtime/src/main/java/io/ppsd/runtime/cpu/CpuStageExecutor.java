@@ -15,6 +15,7 @@ import java.lang.foreign.Arena;
  * {@link LayerStackExecutor}'s.
  */
 public final class CpuStageExecutor extends LayerStackExecutor<KvCache> {
+    private final KvBlocks blocks = new KvBlocks();
     /** Positions computed together in prefill/verification; bounds scratch memory. */
     public static final int DEFAULT_MAX_BATCH = 32;
 
@@ -79,7 +80,12 @@ public final class CpuStageExecutor extends LayerStackExecutor<KvCache> {
 
     @Override
     protected KvCache newCache(int layerCount) {
-        return new KvCache(layerCount, config().kvDim(), config().maxPositions());
+        return new KvCache(layerCount, config().kvDim(), config().maxPositions(), blocks);
+    }
+
+    /** The KV blocks this stage's caches hold now (its layers' and its exit head's). */
+    public long kvBlocksHeld() {
+        return blocks.held();
     }
 
     @Override

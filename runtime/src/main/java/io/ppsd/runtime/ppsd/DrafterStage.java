@@ -279,7 +279,7 @@ public final class DrafterStage implements PipelineStage {
         if (!rows.isEmpty()) pacing.callEnded(now);
         int byLoadRows = 0;
         for (Hidden h : parts) if (sequences.get(h.seq()).params.window().byLoad()) byLoadRows++;
-        byLoad.call(byLoadRows, now);
+        byLoad.call(byLoadRows, roundRobin.size(), now); // roundRobin: the decoding sequences
         if (!failed.isEmpty()) {
             for (long seq : failed) finish(seq);
             throw new SequenceFailedException(failed.stream().mapToLong(Long::longValue).toArray(), failure);

@@ -233,6 +233,8 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
         }
         C cache = headCaches.get(seq);
         if (cache == null) cache = headCaches.put(seq, newCache(1));
+        C layers = caches.get(seq);
+        if (layers != null) cache.budgeted = layers.budgeted; // the stage's reservation covers the head's layer too
         requireAt(cache, seq, startPos, true);
         cache.reserve(startPos + rows);
         for (int r0 = 0; r0 < rows; r0 += maxBatch) {

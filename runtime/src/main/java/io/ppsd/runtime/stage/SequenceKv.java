@@ -2,10 +2,12 @@ package io.ppsd.runtime.stage;
 
 /**
  * The keys and values one sequence has cached in some layers of a stage, wherever they live (Java
- * heap, device memory): the bookkeeping — length, capacity grown by doubling up to the context,
- * O(1) truncation — is here once; a backend stores rows and says how to grow its storage.
- * {@link LayerStackExecutor} keeps one per sequence (and one for a transformer exit head) and
- * enforces the rules between calls.
+ * heap, device memory): the bookkeeping — length, capacity, O(1) truncation — is here once; a
+ * backend stores rows and says how its storage grows and what a truncation gives back.
+ * Contiguous storage (a device allocation) doubles up to the context, but never past what the
+ * sequence reserved in its {@link KvBudget}, so the memory held stays within the reservation; paged
+ * storage grows and shrinks by whole blocks. {@link LayerStackExecutor} keeps one per sequence (and
+ * one for a transformer exit head) and enforces the rules between calls.
  */
 public abstract class SequenceKv implements AutoCloseable {
     private final int maxPositions;
@@ -25,6 +27,22 @@ public abstract class SequenceKv implements AutoCloseable {
 
     /** Moves the cached rows [0, length()) into storage for {@code newCapacity} positions. */
     protected abstract void grow(int newCapacity);
+
+    /**
+     * The capacity to grow to for {@code positions} positions: doubling (few copies of contiguous
+     * storage), capped at the context and at the positions reserved in the budget, if any.
+     */
+    protected int grownCapacity(int positions) {
+        long c = capacity;
+        while (c < positions) c = 2L * c;
+        int cap = budgeted >= positions ? budgeted : maxPositions;
+        return (int) Math.max(positions, Math.min(c, Math.min(cap, maxPositions)));
+    }
+
+    /** After a truncation to {@code newLength}: what the storage holds now (default: it keeps its capacity). */
+    protected int truncated(int newLength) {
+        return capacity;
+    }
 
     /** Positions cached: the next position to write. */
     public final int length() {
@@ -46,8 +64,7 @@ public abstract class SequenceKv implements AutoCloseable {
             throw new IllegalArgumentException("position " + (positions - 1) + " exceeds the context of " + maxPositions + " positions");
         }
         if (positions <= capacity) return;
-        int c = capacity;
-        while (c < positions) c = (int) Math.min(maxPositions, 2L * c);
+        int c = grownCapacity(positions);
         grow(c);
         capacity = c;
     }
@@ -64,6 +81,7 @@ public abstract class SequenceKv implements AutoCloseable {
             throw new IllegalArgumentException("cannot truncate a cache of " + length + " positions to " + newLength);
         }
         length = newLength;
+        capacity = truncated(newLength);
     }
 
     /** Frees the storage (device memory); a heap cache needs nothing. */

@@ -14,41 +14,99 @@ import org.junit.jupiter.api.Test;
 class SpeculationByLoadTest {
 
     @Test
-    void stageZeroSettlesOnTheModeThatCommitsMoreAndKeepsCheckingTheOther() {
+    void stageZeroSettlesOnTheModeThatCommitsMoreAndChecksTheOtherLessAndLessOften() {
         // A pipeline where plain pipelining commits 3 tokens per ms and speculation 2 (high load, poor drafts).
         var rule = new SpeculationByLoad();
         long[] now = {0};
         int periods = 200;
-        int plainPeriods = periods - run(rule, now, periods, 2, 3);
-        assertTrue(plainPeriods > periods * 0.85, "plain pipelining delivers more: it should hold most periods, held " + plainPeriods);
-        assertTrue(plainPeriods < periods, "the other mode is re-measured now and then");
+        int speculating = run(rule, now, periods, 16, 2, 3);
+        assertTrue(speculating > 0, "the other mode is re-measured now and then");
+        assertTrue(speculating <= 1 + 4 + periods / SpeculationByLoad.MAX_INTERVAL, "measured first, then re-measured after 4, 8, 16, 32, 32… periods: "
+                + speculating + " of " + periods + " periods speculated");
+        int later = run(rule, now, periods, 16, 2, 3);
+        assertTrue(later >= 1 && later <= periods / SpeculationByLoad.MAX_INTERVAL + 1,
+                "at steady load the worse mode costs at most one period in " + SpeculationByLoad.MAX_INTERVAL + ": " + later);
 
-        // The load drops, speculation now delivers more: the rule follows within a few explorations.
-        run(rule, now, periods / 2, 4, 3);
-        int speculatingPeriods = run(rule, now, periods / 2, 4, 3);
-        assertTrue(speculatingPeriods > periods / 2 * 0.85, "speculation delivers more now, held " + speculatingPeriods + " of the last " + periods / 2);
-    }
-
-    /** {@code periods} periods of a call per ms committing the given tokens per ms in each mode; returns the periods spent speculating. */
-    private static int run(SpeculationByLoad rule, long[] now, int periods, double speculatingPerMs, double plainPerMs) {
-        int speculating = 0;
-        for (int p = 0; p < periods; p++) {
-            boolean speculates = rule.speculate();
-            if (speculates) speculating++;
-            double rate = speculates ? speculatingPerMs : plainPerMs, carry = 0;
-            for (int c = 0; c < SpeculationByLoad.PERIOD_CALLS; c++) {
-                now[0] += 1_000_000;
-                carry += rate;
-                for (; carry >= 1; carry--) rule.verdict();
-                rule.call(4, now[0]);
-            }
-        }
-        return speculating;
+        // Acceptance drifts, speculation now delivers more at this load: the rule follows at its next check.
+        run(rule, now, 2 * SpeculationByLoad.MAX_INTERVAL, 16, 4, 3);
+        int after = run(rule, now, periods / 2, 16, 4, 3);
+        assertTrue(after > periods / 2 * 0.85, "speculation delivers more now, held " + after + " of the last " + periods / 2);
     }
 
     @Test
-    void withNothingMeasuredStageZeroSpeculates() {
-        assertTrue(new SpeculationByLoad().speculate());
+    void eachLoadKeepsItsOwnMeasurements() {
+        // Speculation wins alone (idle stages to fill), plain pipelining at 16 sessions.
+        var rule = new SpeculationByLoad();
+        long[] now = {0};
+        run(rule, now, 40, 1, 3, 2);
+        run(rule, now, 40, 16, 2, 3);
+        int speculating = run(rule, now, 40, 1, 3, 2);
+        assertTrue(speculating >= 39, "back at one session the rule speculates at once, learnt before (one re-check at most): " + speculating + " of 40");
+        int plain = 40 - run(rule, now, 40, 16, 2, 3);
+        assertTrue(plain >= 39, "back at 16 sessions plain decoding holds at once: " + plain + " of 40");
+    }
+
+    @Test
+    void aHeavierLoadNotMeasuredYetStartsPlainWhenALighterOneFoundPlainBetter() {
+        var rule = new SpeculationByLoad();
+        long[] now = {0};
+        run(rule, now, 20, 4, 2, 3);
+        assertEquals(0, run(rule, now, 1, 12, 2, 3), "the first period at 9–16 sessions decodes plainly");
+        var fresh = new SpeculationByLoad();
+        run(fresh, now, 20, 4, 3, 2);
+        assertEquals(1, run(fresh, now, 1, 12, 2, 3), "a lighter load that found speculation better says nothing about heavier ones");
+    }
+
+    @Test
+    void aPeriodWhoseLoadChangedClassIsNotCounted() {
+        var rule = new SpeculationByLoad();
+        long[] now = {0};
+        // Every period's load jumps between 1 and 16 sessions halfway: nothing is measured, the rule keeps its prior.
+        for (int p = 0; p < 10; p++) {
+            for (int c = 0; c < SpeculationByLoad.PERIOD_CALLS; c++) {
+                now[0] += 1_000_000;
+                rule.verdict();
+                rule.call(4, c < SpeculationByLoad.PERIOD_CALLS / 2 ? 1 : 16, now[0]);
+            }
+        }
+        assertTrue(rule.speculate());
+        assertEquals("speculating", rule.toString());
+    }
+
+    @Test
+    void loadClassesArePowersOfTwo() {
+        assertEquals(0, SpeculationByLoad.loadClass(0));
+        assertEquals(0, SpeculationByLoad.loadClass(1));
+        assertEquals(1, SpeculationByLoad.loadClass(2));
+        assertEquals(2, SpeculationByLoad.loadClass(3));
+        assertEquals(2, SpeculationByLoad.loadClass(4));
+        assertEquals(3, SpeculationByLoad.loadClass(5));
+        assertEquals(4, SpeculationByLoad.loadClass(16));
+        assertEquals(5, SpeculationByLoad.loadClass(17));
+        assertEquals(SpeculationByLoad.CLASSES - 1, SpeculationByLoad.loadClass(1_000));
+    }
+
+    /**
+     * {@code periods} periods of a call per ms at {@code load} decoding sequences, committing the given
+     * tokens per ms in each mode; returns the periods spent speculating.
+     */
+    private static int run(SpeculationByLoad rule, long[] now, int periods, int load, double speculatingPerMs, double plainPerMs) {
+        int speculating = 0;
+        for (int p = 0; p < periods; p++) {
+            double carry = 0;
+            boolean speculated = false;
+            for (int c = 0; c < SpeculationByLoad.PERIOD_CALLS; c++) {
+                boolean speculates = rule.speculate();
+                if (c == 1) speculated = speculates; // the mode is chosen at a period's first call
+                double rate = speculates ? speculatingPerMs : plainPerMs;
+                now[0] += 1_000_000;
+                carry += rate;
+                for (; carry >= 1; carry--) rule.verdict();
+                rule.call(4, load, now[0]);
+            }
+            if (speculated) speculating++;
+        }
+        return speculating;
     }
 
     @Test
