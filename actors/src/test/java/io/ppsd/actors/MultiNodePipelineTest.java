@@ -11,6 +11,9 @@ import io.ppsd.actors.probe.HopProbe;
 import io.ppsd.actors.protocol.GenerateParams;
 import io.ppsd.actors.protocol.GenerationEvent;
 import io.ppsd.actors.stage.DeviceSlots;
+import io.ppsd.actors.stage.StageCommand;
+import io.ppsd.actors.stage.StageEntity;
+import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import io.ppsd.runtime.testing.RandomModel;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -28,7 +31,7 @@ import org.junit.jupiter.api.io.TempDir;
  * two on one device), hidden states and
  * rollbacks cross the network, and the greedy output still equals AR's. The client runs on a node
  * without devices. A test configuration delays every message between stages at random (seeded),
- * so senders interleave in many orders.
+ * so senders interleave in many orders; each stage switches its links to the direct path on the way.
  */
 class MultiNodePipelineTest {
     @TempDir
@@ -80,6 +83,15 @@ class MultiNodePipelineTest {
                 accepted += done.speculation().draftsAccepted();
             }
             assertTrue(accepted > 0 && accepted < verified, "both verdicts must occur: " + accepted + "/" + verified);
+            // Every stage sends to every other stage of its pipeline directly (StageLink), chaos or not.
+            var sharding = ClusterSharding.get(cluster.node(0));
+            for (var p : Map.of("default", 4, "eight", 7, "spec", 3).entrySet()) {
+                for (int k = 0; k < p.getValue(); k++) {
+                    var status = sharding.entityRefFor(StageEntity.TYPE_KEY, p.getKey() + "/" + k)
+                            .<StageCommand.StageStatus>ask(StageCommand.Status::new, Duration.ofSeconds(5)).toCompletableFuture().get(10, TimeUnit.SECONDS);
+                    assertEquals(p.getValue() - 1, status.directLinks(), "direct paths of " + status.stage());
+                }
+            }
             // 4 + 7 stages and 3 PipeSpec levels on 14 devices: every device of both stage hosts is taken, once.
             String held1 = DeviceSlots.get(cluster.node(1)).describe(), held2 = DeviceSlots.get(cluster.node(2)).describe();
             assertEquals(14, count(held1, "=") + count(held2, "="), held1 + " / " + held2);

@@ -20,8 +20,26 @@ public sealed interface StageCommand {
      */
     record Status(ActorRef<StageStatus> replyTo) implements StageCommand, io.ppsd.actors.protocol.CborSerializable {}
 
-    /** The answer to {@link Status}: which stage, whether it serves, why not, and how many sequences it holds. */
-    record StageStatus(String stage, boolean ready, String reason, int sequences) implements io.ppsd.actors.protocol.CborSerializable {}
+    /**
+     * The answer to {@link Status}: which stage, whether it serves, why not, how many sequences it
+     * holds, and to how many other stages of its pipeline it sends on the direct path ({@link StageLink}).
+     */
+    record StageStatus(String stage, boolean ready, String reason, int sequences, int directLinks) implements io.ppsd.actors.protocol.CborSerializable {}
+
+    /**
+     * On the entity path: stage {@code fromStage} asks to send to this stage directly; answered
+     * with a {@link Welcome} to {@code replyTo} once taken from the mailbox (see {@link StageLink}).
+     */
+    record Introduce(int fromStage, long attempt, ActorRef<StageCommand> replyTo) implements StageCommand, io.ppsd.actors.protocol.CborSerializable {}
+
+    /** The answer to an {@link Introduce}: the stage's own actor, the direct path to it. */
+    record Welcome(int fromStage, long attempt, ActorRef<StageCommand> stage) implements StageCommand, io.ppsd.actors.protocol.CborSerializable {}
+
+    /** Self-message: the introduction {@code attempt} to stage {@code toStage} is still unanswered. */
+    record IntroductionDue(int toStage, long attempt) implements StageCommand, org.apache.pekko.actor.NoSerializationVerificationNeeded {}
+
+    /** Self-message: introduce this stage to stage {@code toStage} again (its link is on the entity path). */
+    record Reintroduce(int toStage) implements StageCommand, org.apache.pekko.actor.NoSerializationVerificationNeeded {}
 
     /** Self-message: do one unit of own work (stage 0 drafts one position), then look at the mailbox again. */
     enum Step implements StageCommand, org.apache.pekko.actor.NoSerializationVerificationNeeded { INSTANCE }

@@ -38,7 +38,9 @@ import org.apache.pekko.cluster.typed.Cluster;
  * the KV caches of the sequences it serves and runs the PPSD protocol of its role — drafter (stage
  * 0), relay, or verifier (last). It runs on a dedicated pinned dispatcher, so compute never blocks
  * the default one. Stage 0 drafts one position per {@link StageCommand.Step} so rollbacks in the
- * mailbox are seen between positions and several sequences are served in turn.
+ * mailbox are seen between positions and several sequences are served in turn. It sends to the
+ * other stages through {@link StageLink}s: direct to their actors once they answered its
+ * introduction ({@code ppsd.stage.direct-paths}), the entity path before that and after one stopped.
  */
 public final class StageEntity extends AbstractBehavior<StageCommand> {
     public static final EntityTypeKey<StageCommand> TYPE_KEY = EntityTypeKey.create(StageCommand.class, "ppsd-stage");
@@ -49,9 +51,12 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
     private final Device device;
     private final StageExecutor executor;
     private final PipelineStage logic;
-    private final EntityRef<StageCommand>[] stages;
-    /** Test-only delaying links per destination stage (null entries: send directly). */
-    private final ActorRef<StageCommand.Deliver>[] links;
+    /** The path to each stage of the pipeline (this one's own: always the entity path). */
+    private final StageLink[] links;
+    private final boolean directPaths;
+    private final java.time.Duration introductionTimeout;
+    /** Test only ({@code ppsd.test.chaos}): delaying links in front of each path, else null. */
+    private final com.typesafe.config.Config chaos;
     private final Map<Long, ActorRef<SessionCommand>> sessions = new HashMap<>();
     /** This node's cluster address, for the stamps of probes. */
     private final String node;
@@ -112,8 +117,9 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
                 })
                 .onMessage(StageCommand.Step.class, s -> Behaviors.same())
                 .onMessage(StageCommand.Probe.class, p -> Behaviors.same())
+                .onMessage(StageCommand.Introduce.class, i -> Behaviors.same()) // unanswered: senders stay on the entity path, and hear why
                 .onMessage(StageCommand.Status.class, q -> {
-                    if (q.replyTo() != null) q.replyTo().tell(new StageCommand.StageStatus(entityId, false, reason, 0));
+                    if (q.replyTo() != null) q.replyTo().tell(new StageCommand.StageStatus(entityId, false, reason, 0, 0));
                     return Behaviors.same();
                 })
                 .build();
@@ -136,15 +142,15 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
         this.busyNanos = metrics.stageBusy(entityId);
         this.sequenceGauge = metrics.stageSequences(entityId);
         var sharding = ClusterSharding.get(ctx.getSystem());
-        this.stages = new EntityRef[pipeline.stageCount()];
-        for (int k = 0; k < stages.length; k++) stages[k] = sharding.entityRefFor(TYPE_KEY, pipeline.entityId(k));
-        this.links = new ActorRef[stages.length];
-        var chaos = ctx.getSystem().settings().config().getConfig("ppsd.test.chaos");
-        if (chaos.getBoolean("enabled")) {
-            for (int k = 0; k < stages.length; k++) {
-                links[k] = ctx.spawn(ChaosLink.create(stages[k], chaos.getLong("seed") * 131 + stageIndex * 17 + k, chaos.getInt("max-delay-micros")),
-                        "chaos-link-" + k, org.apache.pekko.actor.typed.DispatcherSelector.fromConfig("ppsd.stage-dispatcher"));
-            }
+        var config = ctx.getSystem().settings().config();
+        var chaosConfig = config.getConfig("ppsd.test.chaos");
+        this.chaos = chaosConfig.getBoolean("enabled") ? chaosConfig : null;
+        this.directPaths = config.getBoolean("ppsd.stage.direct-paths");
+        this.introductionTimeout = config.getDuration("ppsd.stage.introduction-timeout");
+        this.links = new StageLink[pipeline.stageCount()];
+        for (int k = 0; k < links.length; k++) {
+            EntityRef<StageCommand> entity = sharding.entityRefFor(TYPE_KEY, pipeline.entityId(k));
+            links[k] = new StageLink(stageIndex, k, chaos == null ? entity : chaosLink(entity, "chaos-link-" + k, k));
         }
         if (pipeline.pipespec()) {
             var level = new ModelLevel(pipeline.modelDir(stageIndex).getFileName().toString(), List.of(executor));
@@ -163,6 +169,60 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
                     : null;
             this.logic = PipelineStage.forStage(stageIndex, pipeline.targetStages(), executor, pipeline.prefillChunk(), drafts, new Outbox());
         }
+        if (directPaths) for (StageLink link : links) if (link.to() != stageIndex) introduce(link);
+    }
+
+    /** A test-only delaying link in front of {@code target} (chaos runs). */
+    private org.apache.pekko.actor.typed.RecipientRef<StageCommand> chaosLink(org.apache.pekko.actor.typed.RecipientRef<StageCommand> target, String name, int k) {
+        return getContext().spawn(ChaosLink.create(target, chaos.getLong("seed") * 131 + stageIndex * 17 + k + name.hashCode(), chaos.getInt("max-delay-micros")),
+                name, org.apache.pekko.actor.typed.DispatcherSelector.fromConfig("ppsd.stage-dispatcher"));
+    }
+
+    private void introduce(StageLink link) {
+        long attempt = link.introduce(getContext().getSelf());
+        getContext().scheduleOnce(introductionTimeout, getContext().getSelf(), new StageCommand.IntroductionDue(link.to(), attempt));
+    }
+
+    /** Another stage asks for the direct path to this one: everything it sent on the entity path before is in (FIFO), so answer. */
+    private Behavior<StageCommand> onIntroduce(StageCommand.Introduce i) {
+        i.replyTo().tell(new StageCommand.Welcome(stageIndex, i.attempt(), getContext().getSelf()));
+        return this;
+    }
+
+    private Behavior<StageCommand> onWelcome(StageCommand.Welcome w) {
+        if (w.fromStage() < 0 || w.fromStage() >= links.length) return this;
+        StageLink link = links[w.fromStage()];
+        var path = chaos == null ? w.stage() : chaosLink(w.stage(), "chaos-direct-" + w.fromStage() + "-" + w.attempt(), w.fromStage());
+        if (link.welcomed(w, path)) {
+            getContext().watch(w.stage());
+            getContext().getLog().debug("stage {}: direct path to stage {} ({})", entityId, w.fromStage(), w.stage().path());
+        }
+        return this;
+    }
+
+    private Behavior<StageCommand> onIntroductionDue(StageCommand.IntroductionDue d) {
+        if (links[d.toStage()].timedOut(d.attempt())) {
+            getContext().getLog().info("stage {}: stage {} did not answer within {} ms; on the entity path, trying again later", entityId, d.toStage(),
+                    introductionTimeout.toMillis());
+            getContext().scheduleOnce(introductionTimeout.multipliedBy(2), getContext().getSelf(), new StageCommand.Reintroduce(d.toStage()));
+        }
+        return this;
+    }
+
+    /**
+     * A stage this one sent to directly stopped (its node was lost, or sharding moved it): the
+     * link goes back to the entity path, and the sessions rebuild now rather than at their stall
+     * timeout — what was in flight to the stage, and its caches, are gone.
+     */
+    private Behavior<StageCommand> onTerminated(org.apache.pekko.actor.typed.Terminated t) {
+        for (StageLink link : links) {
+            if (!link.stopped(t.getRef())) continue;
+            String reason = "stage " + pipeline.entityId(link.to()) + " stopped";
+            getContext().getLog().info("stage {}: {}; back on the entity path, {} session(s) told to rebuild", entityId, reason, sessions.size());
+            for (var e : sessions.entrySet()) e.getValue().tell(new SessionCommand.StageFailed(e.getKey(), entityId, reason, null));
+            getContext().scheduleOnce(introductionTimeout, getContext().getSelf(), new StageCommand.Reintroduce(link.to()));
+        }
+        return this;
     }
 
     @Override
@@ -177,9 +237,19 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
                 })
                 .onMessage(StageCommand.Probe.class, this::onProbe)
                 .onMessage(StageCommand.Status.class, q -> {
-                    if (q.replyTo() != null) q.replyTo().tell(new StageCommand.StageStatus(entityId, true, "", logic.activeSequences()));
+                    int direct = 0;
+                    for (StageLink link : links) if (link.isDirect()) direct++;
+                    if (q.replyTo() != null) q.replyTo().tell(new StageCommand.StageStatus(entityId, true, "", logic.activeSequences(), direct));
                     return this;
                 })
+                .onMessage(StageCommand.Introduce.class, this::onIntroduce)
+                .onMessage(StageCommand.Welcome.class, this::onWelcome)
+                .onMessage(StageCommand.IntroductionDue.class, this::onIntroductionDue)
+                .onMessage(StageCommand.Reintroduce.class, r -> {
+                    if (directPaths && links[r.toStage()].onEntityPath()) introduce(links[r.toStage()]);
+                    return this;
+                })
+                .onSignal(org.apache.pekko.actor.typed.Terminated.class, this::onTerminated)
                 .onSignal(PostStop.class, s -> onStop())
                 .build();
     }
@@ -263,7 +333,7 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
         boolean cycleDone = stageIndex == 0 && p.passedStageZero();
         StageCommand.Probe forwarded = p.stamped(new StageCommand.Probe.Stamp(stageIndex, node, received, System.nanoTime()));
         if (cycleDone) p.replyTo().tell(forwarded);
-        else stages[stageIndex == stages.length - 1 ? 0 : stageIndex + 1].tell(forwarded);
+        else links[stageIndex == links.length - 1 ? 0 : stageIndex + 1].send(forwarded);
         return this;
     }
 
@@ -290,8 +360,7 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
     }
 
     private void send(int stage, StageCommand.Deliver message) {
-        if (links[stage] != null) links[stage].tell(message);
-        else stages[stage].tell(message);
+        links[stage].send(message);
     }
 
     /** Where the protocol logic's messages go: other stage entities and the sessions. */
@@ -325,7 +394,7 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
         @Override
         public void toAll(PipelineMessage.Finish message) {
             ActorRef<SessionCommand> session = sessions.get(message.seq());
-            for (int k = 0; k < stages.length; k++) send(k, new StageCommand.Deliver(message, session));
+            for (int k = 0; k < links.length; k++) send(k, new StageCommand.Deliver(message, session));
         }
 
         @Override
