@@ -34,6 +34,9 @@ final class NodeCommand implements Callable<Integer> {
     @Option(names = "--http-port", description = "Serve the OpenAI-compatible HTTP API on this port (a gateway node; see ppsd.http).")
     Integer httpPort;
 
+    @Option(names = "--probe-port", description = "Answer GET /live and /ready (Up, and every stage on this node loaded) on this port (see ppsd.node.probe).")
+    Integer probePort;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter out = spec.commandLine().getOut();
@@ -49,8 +52,15 @@ final class NodeCommand implements Callable<Integer> {
             own = ConfigFactory.parseString("pekko.cluster.seed-nodes = [" + list + "]").withFallback(own);
         }
         if (httpPort != null) own = ConfigFactory.parseString("ppsd.http { enabled = on, port = " + httpPort + " }").withFallback(own);
+        if (probePort != null) own = ConfigFactory.parseString("ppsd.node.probe { enabled = on, port = " + probePort + " }").withFallback(own);
         ActorSystem<Void> system = PpsdNode.start(own);
         Config full = PpsdNode.configure(own);
+        if (full.getBoolean("ppsd.node.probe.enabled")) {
+            var probe = full.getConfig("ppsd.node.probe");
+            var binding = io.ppsd.actors.node.NodeProbe.start(system, probe.getString("interface"), probe.getInt("port"))
+                    .toCompletableFuture().get(60, java.util.concurrent.TimeUnit.SECONDS);
+            out.println("ppsd node probe on http://" + binding.localAddress().getHostString() + ":" + binding.localAddress().getPort() + "/ready");
+        }
         if (full.getBoolean("ppsd.http.enabled")) {
             if (!full.getStringList("ppsd.node.roles").contains("gateway")) {
                 system.terminate();

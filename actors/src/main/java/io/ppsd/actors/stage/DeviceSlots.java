@@ -18,6 +18,7 @@ import org.apache.pekko.actor.typed.ExtensionId;
 public final class DeviceSlots implements Extension {
     private final List<Device> devices;
     private final Map<Device, String> owners = new HashMap<>();
+    private final java.util.Set<String> loaded = new java.util.HashSet<>();
 
     private DeviceSlots(List<Device> devices) {
         this.devices = List.copyOf(devices);
@@ -44,7 +45,19 @@ public final class DeviceSlots implements Extension {
     }
 
     public synchronized void release(Device device, String stage) {
-        owners.remove(device, stage);
+        if (owners.remove(device, stage)) loaded.remove(stage);
+    }
+
+    /** The stage holding a device has loaded its weights and serves. */
+    public synchronized void markLoaded(String stage) {
+        if (owners.containsValue(stage)) loaded.add(stage);
+    }
+
+    /** Per stage holding a device of this node: whether it has loaded ({@code true}) or is still loading. */
+    public synchronized Map<String, Boolean> stages() {
+        Map<String, Boolean> m = new java.util.TreeMap<>();
+        for (String stage : owners.values()) m.put(stage, loaded.contains(stage));
+        return m;
     }
 
     public synchronized String describe() {

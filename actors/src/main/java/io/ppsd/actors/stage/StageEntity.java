@@ -99,6 +99,7 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
                     throw e;
                 }
                 ctx.getLog().info("stage {} loaded {} on {} in {} ms", entityId, def.spec(index), device.get(), (System.nanoTime() - t0) / 1_000_000);
+                slots.markLoaded(entityId);
                 return new StageEntity(ctx, entityId, def, index, device.get(), executor, files);
             } catch (RuntimeException e) {
                 slots.release(device.get(), entityId);
