@@ -44,7 +44,7 @@ final class ClientDecoder implements Decoder, HopProbing {
         var settings = new HopProbe.Settings(PipelineHocon.PIPELINE, PROBES, PROBE_WARMUP, payloadFloats, Duration.ofSeconds(30));
         try {
             var result = HopProbe.measure(system, settings).toCompletableFuture().get(5, TimeUnit.MINUTES);
-            return new HopReport(jvms, payloadFloats, result.latency());
+            return new HopReport(jvms, payloadFloats, result.latency(), PROBES);
         } catch (Exception e) {
             throw new IllegalStateException("hop probes failed: " + e.getMessage(), e);
         }

@@ -38,6 +38,19 @@ public final class SpeedupBounds {
     }
 
     public static double profileBound(BenchConfig c, double alpha) {
+        return profileBound(c, alpha, 0, Integer.MAX_VALUE);
+    }
+
+    /**
+     * The profile bound of a PPSD pipeline whose stages talk over hops that take
+     * {@code ringNanos} for a trip around the ring (S − 1 forward hops and the verdict hop, as
+     * probed) with at most {@code window} positions in flight. A rejected token costs the whole
+     * round trip R = Σ_k t_k + ring; an accepted one the slowest stage, unless the window cannot
+     * cover the round trip: then R / window. So
+     * {@code T_AR / (α·max(max_k t_k, R/w) + (1 − α)·R)}, with T_AR autoregressive decoding on one
+     * device (no hops). A prediction, from the probed idle-pipeline hop times.
+     */
+    public static double profileBound(BenchConfig c, double alpha, double ringNanos, int window) {
         if (!(c.device() instanceof DeviceSpec.Simulated sim)) return Double.NaN;
         DeviceProfile p = sim.profile();
         int n = c.numLayers(), e = c.exitLayer();
@@ -61,7 +74,8 @@ public final class SpeedupBounds {
                     max = Math.max(max, t);
                     sum += t;
                 }
-                yield ar / (alpha * max + (1 - alpha) * sum);
+                double roundTrip = sum + ringNanos;
+                yield ar / (alpha * Math.max(max, roundTrip / window) + (1 - alpha) * roundTrip);
             }
         };
     }

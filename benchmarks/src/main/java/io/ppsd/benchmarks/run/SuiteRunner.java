@@ -167,7 +167,14 @@ public final class SuiteRunner implements AutoCloseable {
         double theory = c.strategy() == BenchConfig.Strategy.AR ? 1 : SpeedupBounds.theory(c, alpha);
         double bound = c.strategy() == BenchConfig.Strategy.AR ? (stages.paddingStats().isEmpty() ? Double.NaN : 1) : SpeedupBounds.profileBound(c, alpha);
         if (!match) log.warn("{}: greedy output differs from autoregressive decoding", c.id());
-        if (c.strategy() == BenchConfig.Strategy.PPSD) probeHops(c, strategy);
+        if (c.strategy() == BenchConfig.Strategy.PPSD) {
+            // Over actor transports the bound adds the probed hops to every round trip (SpeedupBounds).
+            double ring = probeHops(c, strategy);
+            if (ring > 0 && !Double.isNaN(bound)) {
+                int stagesOf = StagePlan.forExitLayer(c.numLayers(), c.exitLayer()).stageCount();
+                bound = SpeedupBounds.profileBound(c, alpha, ring, window.forStages(stagesOf).max());
+            }
+        }
         return new ResultRow(suite, modelName, c.id(), c.strategy().name().toLowerCase(Locale.ROOT), c.device().name(), c.transport(), c.stages(),
                 c.head(), c.headKind() == null ? "-" : c.headKind().name().toLowerCase(Locale.ROOT), c.exitLayer(), c.numLayers(), c.gamma(),
                 prompts.size(), settings.newTokens(), reps, median(tps), median(arTps), speedup, min(ratio), max(ratio), alpha, tokensPerStep,
@@ -175,10 +182,13 @@ public final class SuiteRunner implements AutoCloseable {
                 bound, speedup / bound, match, after.isEmpty() ? Double.NaN : maxShare, after.isEmpty() ? Double.NaN : overruns, after.isEmpty() ? Double.NaN : maxLate, 0);
     }
 
-    private void probeHops(BenchConfig c, Decoder pipeline) {
+    /** Probes the pipeline's hops (if it has any); returns the ring time at this model's payload, or 0. */
+    private double probeHops(BenchConfig c, Decoder pipeline) {
+        double ring = 0;
         for (int floats : new int[] {files.config().hiddenSize(), THIRTEEN_B_HIDDEN}) {
-            if (!(pipeline instanceof HopProbing probing)) return;
+            if (!(pipeline instanceof HopProbing probing)) return 0;
             HopReport report = probing.hops(floats);
+            if (floats == files.config().hiddenSize()) ring = report.ringNanos();
             for (HopLatency h : report.latency()) {
                 hopRows.add(new HopRow(c.id(), c.transport(), c.device().name(), c.stages(), report.jvms(), 4 * floats, h.kind(), h.count(),
                         h.medianMicros(), h.p99Micros(), h.maxMicros()));
@@ -186,6 +196,7 @@ public final class SuiteRunner implements AutoCloseable {
                         h.medianMicros(), h.p99Micros(), h.count());
             }
         }
+        return ring;
     }
 
     private Setup setup(BenchConfig c) {

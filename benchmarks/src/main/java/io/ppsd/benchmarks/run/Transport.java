@@ -26,10 +26,18 @@ public interface Transport {
 
     Decoder pipeline(PipelineSetup setup);
 
-    static Transport named(String name) {
+    /** This transport with the option after its name ({@code name:option}, e.g. {@code actors-hosts:100}). */
+    default Transport withOption(String option) {
+        throw new IllegalArgumentException("transport '" + name() + "' takes no option, got '" + option + "'");
+    }
+
+    /** The transport {@code name}, or {@code name:option}. */
+    static Transport named(String spec) {
+        int colon = spec.indexOf(':');
+        String name = colon < 0 ? spec : spec.substring(0, colon);
         List<String> known = new ArrayList<>();
         for (Transport t : ServiceLoader.load(Transport.class)) {
-            if (t.name().equals(name)) return t;
+            if (t.name().equals(name)) return colon < 0 ? t : t.withOption(spec.substring(colon + 1));
             known.add(t.name());
         }
         throw new IllegalArgumentException("no transport '" + name + "' on the classpath (available: " + known + ")");
