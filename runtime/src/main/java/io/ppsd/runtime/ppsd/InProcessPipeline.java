@@ -107,6 +107,12 @@ public final class InProcessPipeline implements Decoder {
         sessions.put(seq, run);
         int maxLength = Math.min(c.maxPositions(), request.prompt().length + request.maxNewTokens());
         var params = new SequenceParams(request.prompt(), maxLength, request.sampling(), request.stopTokens(), window);
+        try {
+            admitEverywhere(seq, maxLength);
+        } catch (RuntimeException e) {
+            sessions.remove(seq);
+            throw e;
+        }
         workers.getFirst().deliver(new Begin(seq, params));
         try {
             return run.done.get(10, TimeUnit.MINUTES);
@@ -119,6 +125,29 @@ public final class InProcessPipeline implements Decoder {
             throw new IllegalStateException("pipeline did not finish within 10 minutes (sequence " + seq + ")", e);
         } finally {
             sessions.remove(seq);
+        }
+    }
+
+    /** One admission at a time across pipelines: stages of one heap share its budget. */
+    private static final Object ADMISSION = new Object();
+
+    /**
+     * Reserves the sequence's cache on every stage before any of them starts it, as one step: CPU
+     * stages of one JVM share a budget, and a stage must not hold blocks for a sequence that a
+     * later stage then cannot take (both would be refused where one fits). A pipeline without
+     * room refuses the sequence whole ({@link io.ppsd.runtime.stage.KvBudget.Exceeded}); the
+     * stages' own admission at Begin then finds it reserved. Budget calls only: the stages'
+     * threads may be computing other sequences meanwhile.
+     */
+    private void admitEverywhere(long seq, int maxLength) {
+        synchronized (ADMISSION) {
+            int k = 0;
+            try {
+                for (; k < executors.size(); k++) executors.get(k).reserveAhead(seq, maxLength);
+            } catch (io.ppsd.runtime.stage.KvBudget.Exceeded e) {
+                for (int j = 0; j < k; j++) executors.get(j).cancelReservation(seq);
+                throw e;
+            }
         }
     }
 

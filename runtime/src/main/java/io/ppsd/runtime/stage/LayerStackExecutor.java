@@ -159,6 +159,16 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
         budgetFor(cache, seq, maxPositions);
     }
 
+    @Override
+    public final void reserveAhead(long seq, int maxPositions) {
+        budget.reserve(this, seq, maxPositions, kvBytesPerPosition()); // KvBudget is thread-safe; nothing else is touched
+    }
+
+    @Override
+    public final void cancelReservation(long seq) {
+        budget.release(this, seq);
+    }
+
     /** Reserves in the budget when a call goes past what the sequence holds there (rarely: admission reserves it all). */
     private void budgetFor(C cache, long seq, int positions) {
         if (positions <= cache.budgeted) return;

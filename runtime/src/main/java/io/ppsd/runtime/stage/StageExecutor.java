@@ -47,6 +47,16 @@ public interface StageExecutor extends AutoCloseable {
     default void admit(long seq, int maxPositions) {}
 
     /**
+     * Reserves in the budget alone, from any thread (the stage's own thread may be computing):
+     * {@link #admit} for a sequence this stage has not seen yet then finds the blocks reserved.
+     * Throws {@link KvBudget.Exceeded} when they do not fit; {@link #cancelReservation} undoes it.
+     */
+    default void reserveAhead(long seq, int maxPositions) {}
+
+    /** Undoes {@link #reserveAhead} for a sequence this stage never started; any thread. */
+    default void cancelReservation(long seq) {}
+
+    /**
      * {@link #draft} for every segment of a batch at once: the exit head sees each segment's rows
      * of {@code hidden} (laid out as for {@link #forward(StageBatch, float[])}, not modified) and
      * writes the logits of each segment's last row to {@code logits} at segment × vocabulary. This

@@ -150,4 +150,45 @@ class KvBudgetTest {
             for (KvBudget budget : budgets) assertEquals(0, budget.reservedBytes(), "every reservation was returned: " + budget);
         }
     }
+
+    @Test
+    void stagesSharingABudgetReserveASequenceWholeOrNotAtAll() throws Exception {
+        var model = RandomModel.small(15);
+        Path dir = model.write(tmp.resolve("s"), 2, 1f);
+        try (var files = ModelFiles.open(dir)) {
+            // The four stages (of 2 layers) of one heap share one budget: room for five stage reservations of 64 positions.
+            long perStage = 64L * 2 * 2 * files.config().kvDim() * Float.BYTES;
+            var shared = KvBudget.of("one heap", 5 * perStage);
+            List<StageExecutor> stages = StagePlan.forExitLayer(model.layers(), 2).open("norm", spec -> {
+                var s = new CpuStageExecutor(files, spec, 1, LoadProgress.NONE);
+                s.useBudget(shared);
+                return s;
+            });
+            var clients = Executors.newSingleThreadExecutor();
+            try (var pipeline = new InProcessPipeline(stages, 8, InProcessPipeline.Chaos.NONE)) {
+                int[] prompt = model.prompt(60, 8);
+                var first = clients.submit(() -> pipeline.generate(GenerationRequest.greedy(prompt, 56), t -> sleepQuietly()));
+                long until = System.nanoTime() + 30_000_000_000L;
+                while (shared.reservedBytes() < 4 * perStage && System.nanoTime() < until && !first.isDone()) Thread.sleep(1);
+                assertEquals(4 * perStage, shared.reservedBytes(), "the first sequence holds a reservation on each of the 4 stages");
+                // The second fits on stage 0 but not on stage 1: refused at once, holding nothing.
+                var e = assertThrows(KvBudget.Exceeded.class, () -> pipeline.generate(GenerationRequest.greedy(model.prompt(61, 8), 56), TokenListener.NONE));
+                assertTrue(e.getMessage().contains("KV-cache budget of one heap"), e.getMessage());
+                assertEquals(4 * perStage, shared.reservedBytes(), "only the first sequence's reservations are held");
+                assertEquals(56, first.get(60, java.util.concurrent.TimeUnit.SECONDS).generated().length);
+            } finally {
+                clients.shutdownNow();
+                stages.forEach(StageExecutor::close);
+            }
+            assertEquals(0, shared.reservedBytes());
+        }
+    }
+
+    private static void sleepQuietly() {
+        try {
+            Thread.sleep(2);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
 }
