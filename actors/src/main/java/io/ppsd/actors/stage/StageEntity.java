@@ -202,10 +202,12 @@ public final class StageEntity extends AbstractBehavior<StageCommand> {
     }
 
     private Behavior<StageCommand> onIntroductionDue(StageCommand.IntroductionDue d) {
-        if (links[d.toStage()].timedOut(d.attempt())) {
-            getContext().getLog().info("stage {}: stage {} did not answer within {} ms; on the entity path, trying again later", entityId, d.toStage(),
-                    introductionTimeout.toMillis());
-            getContext().scheduleOnce(introductionTimeout.multipliedBy(2), getContext().getSelf(), new StageCommand.Reintroduce(d.toStage()));
+        StageLink link = links[d.toStage()];
+        if (link.timedOut(d.attempt())) {
+            var retry = introductionTimeout.multipliedBy(1L << Math.min(6, link.unanswered()));
+            getContext().getLog().info("stage {}: stage {} did not answer within {} ms; on the entity path, trying again in {} ms", entityId, d.toStage(),
+                    introductionTimeout.toMillis(), retry.toMillis());
+            getContext().scheduleOnce(retry, getContext().getSelf(), new StageCommand.Reintroduce(d.toStage()));
         }
         return this;
     }

@@ -36,6 +36,7 @@ final class StageLink {
     private final ArrayDeque<StageCommand> held = new ArrayDeque<>();
     private State state = State.ENTITY;
     private long attempt;
+    private int unanswered;
     private ActorRef<StageCommand> direct;
     private RecipientRef<StageCommand> directPath;
 
@@ -90,6 +91,7 @@ final class StageLink {
         direct = w.stage();
         directPath = path;
         state = State.DIRECT;
+        unanswered = 0;
         while (!held.isEmpty()) directPath.tell(held.poll());
         return true;
     }
@@ -98,8 +100,17 @@ final class StageLink {
     boolean timedOut(long a) {
         if (state != State.INTRODUCING || a != attempt) return false;
         state = State.ENTITY;
+        unanswered++;
         while (!held.isEmpty()) entityPath.tell(held.poll());
         return true;
+    }
+
+    /**
+     * Introductions unanswered in a row: the next waits 2^n times as long (a stage that answers
+     * slowly — still loading, or a starved machine — is not made to hold traffic again and again).
+     */
+    int unanswered() {
+        return unanswered;
     }
 
     /** The other stage's actor stopped: back to the entity path. True if it was this link's. */
