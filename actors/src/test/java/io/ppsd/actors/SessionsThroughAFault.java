@@ -43,7 +43,9 @@ final class SessionsThroughAFault {
         for (int[] p : prompts) {
             var seen = new AtomicInteger();
             running.add(pc.run(null, p, GenerateParams.greedy(120).withDeadline(100_000), e -> {
-                if (e instanceof GenerationEvent.Token && seen.incrementAndGet() == 8) progress.countDown();
+                // Streamed 8 tokens, or ended before (a stop token): either way it is under way.
+                boolean ended = e instanceof GenerationEvent.Completed || e instanceof GenerationEvent.Failed;
+                if ((e instanceof GenerationEvent.Token && seen.incrementAndGet() == 8) || (ended && seen.getAndSet(8) < 8)) progress.countDown();
             }).toCompletableFuture());
         }
         assertTrue(progress.await(60, TimeUnit.SECONDS), "generations did not start");
