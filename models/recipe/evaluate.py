@@ -6,6 +6,11 @@ generates GEN tokens greedily (fp32); α = fraction of generated positions where
 argmax at layer E over the same prefix equals the full model's argmax.
 ρ* = N / (α·E + (1−α)·ceil(N/E)·E).
 Writes models/ppsd-mini/eval.json.
+
+Options (defaults reproduce the shipped run): --model DIR evaluates another model directory in the
+same layout (its exit_heads/, prompts/, tokenizer.json; eval.json written there unless --out);
+--norm-layers 2,4,8 also evaluates the model's own final norm + LM head at those layers
+(heads named norm-l<E>, no files needed); a bare integer argument limits the prompts per corpus.
 """
 import json
 import math
@@ -21,7 +26,7 @@ from export import load_exported
 from heads import load_head
 from train_base import load_tokens
 from train_heads import head_specs
-from heads import head_name
+from heads import head_name, NormHead
 
 GEN = 64
 
@@ -83,26 +88,38 @@ def alpha(base, heads, prompts, tok):
 
 
 def main():
-    import sys
-    maxp = int(sys.argv[1]) if len(sys.argv) > 1 else 10 ** 9
-    torch.set_num_threads(2)
-    base = load_exported()
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("maxp", nargs="?", type=int, default=10 ** 9, help="at most this many prompts per corpus")
+    ap.add_argument("--model", default=MODEL_DIR, help="model directory (default models/ppsd-mini)")
+    ap.add_argument("--out", help="eval.json path (default MODEL/eval.json)")
+    ap.add_argument("--norm-layers", default="", help="comma-separated exit layers for extra norm heads, e.g. 2,4,8")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    model_dir = os.path.abspath(args.model)
+    maxp = args.maxp
+    torch.set_num_threads(args.threads)
+    base = load_exported(model_dir)
     N = base.cfg.num_hidden_layers
-    tok = Tokenizer()
+    tok = Tokenizer(os.path.join(model_dir, "tokenizer.json"))
     heads = {}
     for kind, E in head_specs(N):
         n = head_name(kind, E)
-        heads[n], _ = load_head(base, os.path.join(MODEL_DIR, "exit_heads"), n)
+        heads[n], _ = load_head(base, os.path.join(model_dir, "exit_heads"), n)
+    for E in [int(e) for e in args.norm_layers.split(",") if e.strip()]:
+        n = head_name("norm", E)
+        if n not in heads:
+            heads[n] = NormHead(base, E)
     res = {"heldout": {}, "alpha": {}, "rho_star": {}}
     for corpus in ("prose", "code"):
         res["heldout"][corpus] = heldout(base, heads, corpus)
-        prompts = [json.loads(l) for l in open(os.path.join(MODEL_DIR, "prompts", f"{corpus}.jsonl"))][:maxp]
+        prompts = [json.loads(l) for l in open(os.path.join(model_dir, "prompts", f"{corpus}.jsonl"))][:maxp]
         res["alpha"][corpus] = alpha(base, heads, prompts, tok)
         res["rho_star"][corpus] = {n: rho_star(N, h.E, res["alpha"][corpus][n]) for n, h in heads.items()}
         print(corpus, json.dumps(res["heldout"][corpus]), json.dumps(res["alpha"][corpus]), flush=True)
     res["exit_layers"] = {n: h.E for n, h in heads.items()}
     res["N"] = N
-    with open(os.path.join(MODEL_DIR, "eval.json"), "w") as f:
+    with open(args.out or os.path.join(model_dir, "eval.json"), "w") as f:
         json.dump(res, f, indent=2)
     print("| head | E | α prose | ρ* prose | α code | ρ* code |")
     for n, h in heads.items():
