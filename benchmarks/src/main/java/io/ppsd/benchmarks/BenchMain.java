@@ -29,7 +29,7 @@ import picocli.CommandLine.Option;
                 "decode-speed (CPU AR tokens/s of several model sizes, F32 and BF16, next to Jlama),",
                 "serve (time to first token, inter-token latency and throughput over HTTP and the actor API at 1, 4, 16 clients)."})
 public final class BenchMain implements Callable<Integer> {
-    @Option(names = "--suite", defaultValue = "default", description = "default, ppsd, decode-speed, serve, concurrency, pipespec or draft-vocabulary (default: ${DEFAULT-VALUE})")
+    @Option(names = "--suite", defaultValue = "default", description = "default, ppsd, transports, decode-speed, serve, concurrency, pipespec or draft-vocabulary (default: ${DEFAULT-VALUE})")
     String suite;
 
     @Option(names = "--out", description = "output directory (default: benchmarks/results/<suite>[-quick])")
@@ -54,7 +54,7 @@ public final class BenchMain implements Callable<Integer> {
             "so that 2 host cores keep up with an 8-stage pipeline's real computation (default: ${DEFAULT-VALUE})"})
     double slowMotion;
 
-    @Option(names = "--transport", split = ",", defaultValue = "in-process", description = {"PPSD transports to measure: in-process, actors (one JVM),", "actors-cluster (2-4 node JVMs on loopback) (default: ${DEFAULT-VALUE})"})
+    @Option(names = "--transport", split = ",", defaultValue = "in-process", description = {"PPSD transports to measure: in-process, actors (one JVM),", "actors-cluster (2-4 node JVMs on loopback), actors-hosts[:DELAY_US] (node JVMs on", "the network-namespace test bed, optionally behind delaying relays) (default: ${DEFAULT-VALUE})"})
     List<String> transports = new ArrayList<>();
 
     @Option(names = "--window", defaultValue = "adaptive", description = {"PPSD draft window: adaptive (the runtime's default, at most S + 2),",

@@ -16,6 +16,10 @@ import java.util.TreeSet;
  *       heads; on simulated devices, PPSD at E ∈ {N/8, N/4, N/2} (8, 4 and 2 stages) and EESD
  *       γ = 1..8 for every head and E; each head kind the model ships plus {@code norm}.</li>
  *   <li>{@code ppsd}: the PPSD configurations of {@code default} only.</li>
+ *   <li>{@code transports}: the stage traffic itself — simulated devices only, PPSD at 4 stages
+ *       (E = N/4) and 8 stages (E = N/8) with the model's best head at each, once per
+ *       {@code --transport} (e.g. one JVM, node JVMs on loopback, namespace hosts with added
+ *       delay), with hop probes; no EESD, no CPU rows.</li>
  *   <li>{@code --quick}: a handful of configurations with few tokens (CI smoke test).</li>
  * </ul>
  * Every configuration is measured against AR on its device; one AR row per device shows the noise
@@ -24,12 +28,12 @@ import java.util.TreeSet;
  */
 public record SpeculationSuite(String name, boolean withEesd) {
 
-    public static final List<String> NAMES = List.of("default", "ppsd");
+    public static final List<String> NAMES = List.of("default", "ppsd", "transports");
 
     public static SpeculationSuite named(String name) {
         return switch (name) {
             case "default" -> new SpeculationSuite(name, true);
-            case "ppsd" -> new SpeculationSuite(name, false);
+            case "ppsd", "transports" -> new SpeculationSuite(name, false);
             default -> throw new IllegalArgumentException("unknown suite '" + name + "'");
         };
     }
@@ -42,6 +46,14 @@ public record SpeculationSuite(String name, boolean withEesd) {
         int n = config.numLayers();
         List<BenchConfig> out = new ArrayList<>();
         int half = Math.max(1, n / 2), quarter = Math.max(1, n / 4), eighth = Math.max(1, n / 8);
+        if (name.equals("transports")) {
+            out.add(BenchConfig.ar(simulated, n));
+            for (int e : new TreeSet<>(List.of(quarter, eighth)).descendingSet()) {
+                HeadChoice best = HeadChoice.at(modelDir, config, e).getLast(); // a shipped head when there is one, else norm
+                for (String t : transports) out.add(BenchConfig.ppsd(simulated, t, best, n));
+            }
+            return out;
+        }
         if (quick) {
             out.add(BenchConfig.ar(cpu, n));
             if (cpu instanceof DeviceSpec.CpuCompute c && c.threads() > 1) out.add(BenchConfig.arOn(cpu, new DeviceSpec.CpuCompute(1), n));
