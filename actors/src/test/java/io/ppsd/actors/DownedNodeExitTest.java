@@ -3,8 +3,6 @@ package io.ppsd.actors;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.typesafe.config.ConfigFactory;
-import io.ppsd.actors.node.PpsdNode;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
@@ -12,7 +10,6 @@ import org.apache.pekko.actor.Address;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Down;
-import org.apache.pekko.cluster.typed.Join;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -27,14 +24,9 @@ class DownedNodeExitTest {
 
     @Test
     void aDownedNodeProcessExitsWithStatus3() throws Exception {
-        ActorSystem<Void> seed = PpsdNode.start(ConfigFactory.parseString("""
-                ppsd.node { roles = ["gateway"], devices = [] }
-                pekko.remote.artery.canonical.port = 0
-                pekko.coordinated-shutdown.exit-jvm = off
-                """));
+        ActorSystem<Void> seed = NodeProcess.startSeed("");
         Cluster cluster = Cluster.get(seed);
-        cluster.manager().tell(Join.create(cluster.selfMember().address()));
-        int port = (Integer) cluster.selfMember().address().getPort().orElseThrow();
+        int port = NodeProcess.portOf(seed);
         Path conf = tmp.resolve("node.conf");
         // The shipped common settings, as a deployed node has them.
         Files.writeString(conf, "include \"" + Path.of("../cluster-configs/common.conf").toAbsolutePath().toString().replace("\\", "/") + "\"\n" + """

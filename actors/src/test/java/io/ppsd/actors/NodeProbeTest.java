@@ -6,8 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.typesafe.config.ConfigFactory;
-import io.ppsd.actors.node.PpsdNode;
 import io.ppsd.actors.stage.StageCommand;
 import io.ppsd.actors.stage.StageEntity;
 import io.ppsd.runtime.testing.RandomModel;
@@ -22,8 +20,6 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
-import org.apache.pekko.cluster.typed.Cluster;
-import org.apache.pekko.cluster.typed.Join;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -43,14 +39,8 @@ class NodeProbeTest {
         var model = RandomModel.small(3);
         Path dir = TestModels.write(model, tmp.resolve("m"), 2, 0.3f);
         String pipeline = "ppsd.pipelines.default { model = \"" + dir.toString().replace("\\", "/") + "\", head = \"norm\", exit-layer = 2 }\n";
-        ActorSystem<Void> seed = PpsdNode.start(ConfigFactory.parseString(pipeline + """
-                ppsd.node { roles = ["gateway"], devices = [] }
-                pekko.remote.artery.canonical.port = 0
-                pekko.coordinated-shutdown.exit-jvm = off
-                """));
-        Cluster cluster = Cluster.get(seed);
-        cluster.manager().tell(Join.create(cluster.selfMember().address()));
-        int port = (Integer) cluster.selfMember().address().getPort().orElseThrow();
+        ActorSystem<Void> seed = NodeProcess.startSeed(pipeline);
+        int port = NodeProcess.portOf(seed);
         int probePort = NodeProcess.freePort();
         Path conf = tmp.resolve("node.conf");
         Files.writeString(conf, NodeProcess.including("common.conf", pipeline + """

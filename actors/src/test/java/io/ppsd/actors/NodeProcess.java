@@ -86,6 +86,27 @@ final class NodeProcess implements AutoCloseable {
         return false;
     }
 
+    /**
+     * A gateway-only seed node in this JVM (no devices, port chosen by the system) that forms the
+     * cluster by joining itself; {@code extra}: HOCON of the test (pipelines, addresses).
+     */
+    static org.apache.pekko.actor.typed.ActorSystem<Void> startSeed(String extra) {
+        var seed = io.ppsd.actors.node.PpsdNode.start(com.typesafe.config.ConfigFactory.parseString(extra + """
+
+                ppsd.node { roles = ["gateway"], devices = [] }
+                pekko.remote.artery.canonical.port = 0
+                pekko.coordinated-shutdown.exit-jvm = off
+                """));
+        var cluster = org.apache.pekko.cluster.typed.Cluster.get(seed);
+        cluster.manager().tell(org.apache.pekko.cluster.typed.Join.create(cluster.selfMember().address()));
+        return seed;
+    }
+
+    /** The Artery port of a node in this JVM. */
+    static int portOf(org.apache.pekko.actor.typed.ActorSystem<?> system) {
+        return (Integer) org.apache.pekko.cluster.typed.Cluster.get(system).selfMember().address().getPort().orElseThrow();
+    }
+
     /** A port free now on 127.0.0.1 (for a node that must know its own address before it starts). */
     static int freePort() throws IOException {
         try (var s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
