@@ -1,72 +1,99 @@
 // Matrix products with the weight matrix W (rows x cols, row-major, F32/F16/BF16) and float
 // activations X (n x cols): out[t, r] (+)= sum_c W[r, c] * X[t, c], float accumulation.
-//   gemv_*: n <= PPSD_GEMV_MAX_TOKENS (decode and short verification batches). Memory bound: each
-//           weight is read once, with 16-byte loads, and applied to every token.
-//   gemm_*: any n (prefill). Shared-memory tiles of 64 rows x 32 tokens x 32 columns.
+//   gemv_*:    n <= PPSD_GEMV_MAX_TOKENS (decode and short verification batches). Memory bound: each
+//              weight is read once, with 16-byte loads, PPSD_GEMV_UNROLL of them in flight per lane
+//              and row, and applied to every token. With `norm` the input is RMSNorm(X) * norm,
+//              computed in the same launch (each block derives the rows' scales itself).
+//   gate_up_*: the MLP's gate and up projections of RMSNorm(X) in one pass, SwiGLU in the epilogue.
+//   gemm_*:    any n (prefill). Shared-memory tiles of 64 rows x 32 tokens x 32 columns.
 // `accumulate` != 0 adds into `out` (a fused residual connection); `out_stride` is the distance
 // between token rows of `out` (rows of W for a plain product).
 #include "ppsd_device.cuh"
 
-#define PPSD_GEMV_MAX_TOKENS 8
-#define PPSD_GEMV_WARPS 4
-
-// One warp per weight row; lanes walk the row in chunks of 8 elements (one 16-byte load for
-// half-precision weights). Block: PPSD_GEMV_WARPS warps. Grid: ceil(rows / PPSD_GEMV_WARPS).
+// One warp per weight row (grid-stride over rows, so the host can size the grid to whole waves).
+// Block: PPSD_GEMV_WARPS warps.
 template <typename W>
-__device__ __forceinline__ void gemv_rows(float* out, const typename W::T* w, const float* x, int rows, int cols, int n,
+__device__ __forceinline__ void gemv_rows(float* out, const typename W::T* __restrict__ w, const float* __restrict__ x,
+                                          const float* __restrict__ norm, float eps, int rows, int cols, int n,
                                           int out_stride, int accumulate) {
+    __shared__ float inv[PPSD_GEMV_MAX_TOKENS];
+    __shared__ float scratch[32];
+    if (norm != nullptr) ppsd_rms_scales(x, cols, n, eps, inv, scratch);
     int lane = threadIdx.x % PPSD_WARP;
-    int r = blockIdx.x * PPSD_GEMV_WARPS + threadIdx.x / PPSD_WARP;
-    if (r >= rows) return;  // whole warp leaves together: r is uniform within a warp
-    const typename W::T* row = w + (long long) r * cols;
-    float acc[PPSD_GEMV_MAX_TOKENS];
+    for (int r = blockIdx.x * PPSD_GEMV_WARPS + threadIdx.x / PPSD_WARP; r < rows; r += gridDim.x * PPSD_GEMV_WARPS) {
+        const typename W::T* row[1] = {w + (long long) r * cols};
+        float acc[1][PPSD_GEMV_MAX_TOKENS];
 #pragma unroll
-    for (int t = 0; t < PPSD_GEMV_MAX_TOKENS; t++) acc[t] = 0.0f;
-    if ((cols & 7) == 0) {
-        for (int c = lane * 8; c < cols; c += PPSD_WARP * 8) {
-            float wv[8];
-            W::load8(row, c, wv);
+        for (int t = 0; t < PPSD_GEMV_MAX_TOKENS; t++) acc[0][t] = 0.0f;
+        ppsd_rows_dot<W, 1>(row, x, norm, cols, n, acc);
 #pragma unroll
-            for (int t = 0; t < PPSD_GEMV_MAX_TOKENS; t++) {
-                if (t < n) {
-                    const float4* xv = reinterpret_cast<const float4*>(x + (long long) t * cols + c);
-                    float4 a = xv[0], b = xv[1];
-                    acc[t] += wv[0] * a.x + wv[1] * a.y + wv[2] * a.z + wv[3] * a.w
-                            + wv[4] * b.x + wv[5] * b.y + wv[6] * b.z + wv[7] * b.w;
+        for (int t = 0; t < PPSD_GEMV_MAX_TOKENS; t++) {
+            if (t < n) {
+                float s = ppsd_warp_sum(acc[0][t]);
+                if (norm != nullptr) s *= inv[t];
+                if (lane == 0) {
+                    float* o = out + (long long) t * out_stride + r;
+                    *o = accumulate ? *o + s : s;
                 }
             }
         }
-    } else {
-        for (int c = lane; c < cols; c += PPSD_WARP) {
-            float wc = W::at(row, c);
-#pragma unroll
-            for (int t = 0; t < PPSD_GEMV_MAX_TOKENS; t++) {
-                if (t < n) acc[t] += wc * x[(long long) t * cols + c];
-            }
-        }
-    }
-#pragma unroll
-    for (int t = 0; t < PPSD_GEMV_MAX_TOKENS; t++) {
-        if (t < n) {
-            float s = ppsd_warp_sum(acc[t]);
-            if (lane == 0) {
-                float* o = out + (long long) t * out_stride + r;
-                *o = accumulate ? *o + s : s;
-            }
-        }
     }
 }
 
-PPSD_KERNEL void gemv_f32(float* out, const float* w, const float* x, int rows, int cols, int n, int out_stride, int accumulate) {
-    gemv_rows<WeightF32>(out, w, x, rows, cols, n, out_stride, accumulate);
+PPSD_KERNEL void gemv_f32(float* out, const float* w, const float* x, const float* norm, float eps, int rows, int cols, int n,
+                          int out_stride, int accumulate) {
+    gemv_rows<WeightF32>(out, w, x, norm, eps, rows, cols, n, out_stride, accumulate);
 }
 
-PPSD_KERNEL void gemv_f16(float* out, const unsigned short* w, const float* x, int rows, int cols, int n, int out_stride, int accumulate) {
-    gemv_rows<WeightF16>(out, w, x, rows, cols, n, out_stride, accumulate);
+PPSD_KERNEL void gemv_f16(float* out, const unsigned short* w, const float* x, const float* norm, float eps, int rows, int cols, int n,
+                          int out_stride, int accumulate) {
+    gemv_rows<WeightF16>(out, w, x, norm, eps, rows, cols, n, out_stride, accumulate);
 }
 
-PPSD_KERNEL void gemv_bf16(float* out, const unsigned short* w, const float* x, int rows, int cols, int n, int out_stride, int accumulate) {
-    gemv_rows<WeightBF16>(out, w, x, rows, cols, n, out_stride, accumulate);
+PPSD_KERNEL void gemv_bf16(float* out, const unsigned short* w, const float* x, const float* norm, float eps, int rows, int cols, int n,
+                           int out_stride, int accumulate) {
+    gemv_rows<WeightBF16>(out, w, x, norm, eps, rows, cols, n, out_stride, accumulate);
+}
+
+// out[t, r] = silu(gate[r] . y_t) * (up[r] . y_t), y_t = RMSNorm(x_t) * norm: the MLP's first
+// half for n <= PPSD_GEMV_MAX_TOKENS rows in one launch. One warp per r (both rows).
+template <typename W>
+__device__ __forceinline__ void gate_up_rows(float* out, const typename W::T* __restrict__ gate, const typename W::T* __restrict__ up,
+                                             const float* __restrict__ x, const float* __restrict__ norm, float eps,
+                                             int rows, int cols, int n) {
+    __shared__ float inv[PPSD_GEMV_MAX_TOKENS];
+    __shared__ float scratch[32];
+    ppsd_rms_scales(x, cols, n, eps, inv, scratch);
+    int lane = threadIdx.x % PPSD_WARP;
+    for (int r = blockIdx.x * PPSD_GEMV_WARPS + threadIdx.x / PPSD_WARP; r < rows; r += gridDim.x * PPSD_GEMV_WARPS) {
+        const typename W::T* pair[2] = {gate + (long long) r * cols, up + (long long) r * cols};
+        float acc[2][PPSD_GEMV_MAX_TOKENS];
+#pragma unroll
+        for (int t = 0; t < PPSD_GEMV_MAX_TOKENS; t++) acc[0][t] = acc[1][t] = 0.0f;
+        ppsd_rows_dot<W, 2>(pair, x, norm, cols, n, acc);
+#pragma unroll
+        for (int t = 0; t < PPSD_GEMV_MAX_TOKENS; t++) {
+            if (t < n) {
+                float g = ppsd_warp_sum(acc[0][t]) * inv[t];
+                float u = ppsd_warp_sum(acc[1][t]) * inv[t];
+                if (lane == 0) out[(long long) t * rows + r] = g / (1.0f + expf(-g)) * u;
+            }
+        }
+    }
+}
+
+PPSD_KERNEL void gate_up_f32(float* out, const float* gate, const float* up, const float* x, const float* norm, float eps, int rows, int cols, int n) {
+    gate_up_rows<WeightF32>(out, gate, up, x, norm, eps, rows, cols, n);
+}
+
+PPSD_KERNEL void gate_up_f16(float* out, const unsigned short* gate, const unsigned short* up, const float* x, const float* norm, float eps,
+                             int rows, int cols, int n) {
+    gate_up_rows<WeightF16>(out, gate, up, x, norm, eps, rows, cols, n);
+}
+
+PPSD_KERNEL void gate_up_bf16(float* out, const unsigned short* gate, const unsigned short* up, const float* x, const float* norm, float eps,
+                              int rows, int cols, int n) {
+    gate_up_rows<WeightBF16>(out, gate, up, x, norm, eps, rows, cols, n);
 }
 
 #define PPSD_TILE_ROWS 64

@@ -53,6 +53,12 @@ thread_local CUctx_st* current = nullptr;
 std::mutex last_error_mutex;
 std::string last_error;
 
+// What the backend asked of the driver, for tests that hold it to a budget per decoded token
+// (read and reset through ppsd_emu_counters). Counted only for calls that succeed.
+enum Counter { LAUNCHES, HTOD_COPIES, HTOD_BYTES, DTOH_COPIES, DTOH_BYTES, DTOD_COPIES, SYNCHRONIZATIONS, COUNTERS };
+unsigned long long counters[COUNTERS];
+void count(Counter c, unsigned long long by = 1) { __atomic_fetch_add(&counters[c], by, __ATOMIC_RELAXED); }
+
 // Failures go to stderr and, when PPSD_EMU_LOG names a file, to that file too (surefire does not
 // show what native code writes to a forked JVM's stderr).
 CUresult failure(CUresult code, const std::string& message) {
@@ -141,6 +147,13 @@ const char* ppsd_emu_last_error() {
     return copy.c_str();
 }
 
+// Emulator-only: copies the counters (launches, host-to-device copies and bytes, device-to-host
+// copies and bytes, device-to-device copies, synchronizations) into out[0..n) and zeroes them.
+int ppsd_emu_counters(unsigned long long* out, int n) {
+    for (int i = 0; i < n && i < COUNTERS; i++) out[i] = __atomic_exchange_n(&counters[i], 0ull, __ATOMIC_RELAXED);
+    return COUNTERS;
+}
+
 CUresult cuInit(unsigned int flags) {
     if (flags != 0) return failure(CUDA_ERROR_INVALID_VALUE, "cuInit: flags must be 0");
     const char* env = std::getenv("PPSD_EMU_DEVICES");
@@ -199,7 +212,8 @@ CUresult cuDeviceGetAttribute(int* value, CUdevice_attribute attribute, CUdevice
     switch (attribute) {
         case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR: *value = 8; break;
         case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: *value = 0; break;
-        case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: *value = 1; break;
+        // As many as an H100/H200 has, so that grids are sized here as they are there.
+        case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: *value = 132; break;
         case CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK: *value = 1024; break;
         case CU_DEVICE_ATTRIBUTE_WARP_SIZE: *value = 32; break;
         case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK: *value = 48 * 1024; break;
@@ -248,6 +262,7 @@ CUresult cuCtxGetDevice(CUdevice* device) {
 CUresult cuCtxSynchronize() {
     REQUIRE_CONTEXT();
     std::string damage = ppsd_emu::check_canaries(0);
+    count(SYNCHRONIZATIONS);
     return damage.empty() ? CUDA_SUCCESS : failure(CUDA_ERROR_ILLEGAL_ADDRESS, "cuCtxSynchronize: " + damage);
 }
 
@@ -269,6 +284,7 @@ CUresult cuStreamSynchronize(CUstream stream) {
     REQUIRE_CONTEXT();
     (void) stream;  // work ran when it was enqueued
     std::string damage = ppsd_emu::check_canaries(0);
+    count(SYNCHRONIZATIONS);
     return damage.empty() ? CUDA_SUCCESS : failure(CUDA_ERROR_ILLEGAL_ADDRESS, "cuStreamSynchronize: " + damage);
 }
 
@@ -290,6 +306,7 @@ CUresult cuEventRecord(CUevent event, CUstream stream) {
 CUresult cuEventSynchronize(CUevent event) {
     REQUIRE_CONTEXT();
     (void) event;
+    count(SYNCHRONIZATIONS);
     return CUDA_SUCCESS;
 }
 
@@ -338,6 +355,8 @@ CUresult cuMemFreeHost(void* ptr) {
 CUresult cuMemcpyHtoD(CUdeviceptr dst, const void* src, size_t bytes) {
     REQUIRE_CONTEXT();
     if (CUresult r = check(ppsd_emu::check_range(dst, bytes, MemoryKind::DEVICE), "cuMemcpyHtoD destination")) return r;
+    count(HTOD_COPIES);
+    count(HTOD_BYTES, bytes);
     return copy(reinterpret_cast<void*>(dst), src, bytes);
 }
 
@@ -349,6 +368,8 @@ CUresult cuMemcpyHtoDAsync(CUdeviceptr dst, const void* src, size_t bytes, CUstr
 CUresult cuMemcpyDtoH(void* dst, CUdeviceptr src, size_t bytes) {
     REQUIRE_CONTEXT();
     if (CUresult r = check(ppsd_emu::check_range(src, bytes, MemoryKind::DEVICE), "cuMemcpyDtoH source")) return r;
+    count(DTOH_COPIES);
+    count(DTOH_BYTES, bytes);
     return copy(dst, reinterpret_cast<const void*>(src), bytes);
 }
 
@@ -361,6 +382,7 @@ CUresult cuMemcpyDtoD(CUdeviceptr dst, CUdeviceptr src, size_t bytes) {
     REQUIRE_CONTEXT();
     if (CUresult r = check(ppsd_emu::check_range(dst, bytes, MemoryKind::DEVICE), "cuMemcpyDtoD destination")) return r;
     if (CUresult r = check(ppsd_emu::check_range(src, bytes, MemoryKind::DEVICE), "cuMemcpyDtoD source")) return r;
+    count(DTOD_COPIES);
     return copy(reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), bytes);
 }
 
@@ -497,6 +519,7 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned
         std::string damage = ppsd_emu::check_canaries(p);
         if (!damage.empty()) return failure(CUDA_ERROR_ILLEGAL_ADDRESS, who + damage);
     }
+    count(LAUNCHES);
     return CUDA_SUCCESS;
 }
 

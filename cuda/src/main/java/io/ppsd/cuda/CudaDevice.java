@@ -3,6 +3,7 @@ package io.ppsd.cuda;
 import static io.ppsd.cuda.DriverCall.check;
 import static org.bytedeco.cuda.global.cudart.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR;
 import static org.bytedeco.cuda.global.cudart.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR;
+import static org.bytedeco.cuda.global.cudart.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT;
 import static org.bytedeco.cuda.global.cudart.CU_STREAM_NON_BLOCKING;
 import static org.bytedeco.cuda.global.cudart.cuCtxSetCurrent;
 import static org.bytedeco.cuda.global.cudart.cuDeviceGet;
@@ -34,7 +35,7 @@ public final class CudaDevice implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(CudaDevice.class);
 
     /** What a device is; for logs and for NVRTC's target architecture. */
-    public record Properties(int ordinal, String name, int computeMajor, int computeMinor, long totalBytes) {
+    public record Properties(int ordinal, String name, int computeMajor, int computeMinor, long totalBytes, int multiprocessors) {
         public String architecture() {
             return "compute_" + computeMajor + computeMinor;
         }
@@ -62,6 +63,8 @@ public final class CudaDevice implements AutoCloseable {
         int[] major = new int[1], minor = new int[1];
         check(cuDeviceGetAttribute(major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, handle), "cuDeviceGetAttribute");
         check(cuDeviceGetAttribute(minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, handle), "cuDeviceGetAttribute");
+        int[] sms = new int[1];
+        check(cuDeviceGetAttribute(sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, handle), "cuDeviceGetAttribute");
         long total;
         try (SizeTPointer bytes = new SizeTPointer(1)) {
             check(cuDeviceTotalMem(bytes, handle), "cuDeviceTotalMem");
@@ -69,8 +72,8 @@ public final class CudaDevice implements AutoCloseable {
         }
         int len = 0;
         while (len < name.length && name[len] != 0) len++;
-        properties = new Properties(ordinal, new String(name, 0, len), major[0], minor[0], total);
-        log.info("CUDA device {}: {} (sm_{}{}, {} MiB)", ordinal, properties.name(), major[0], minor[0], total >> 20);
+        properties = new Properties(ordinal, new String(name, 0, len), major[0], minor[0], total, sms[0]);
+        log.info("CUDA device {}: {} (sm_{}{}, {} SMs, {} MiB)", ordinal, properties.name(), major[0], minor[0], sms[0], total >> 20);
     }
 
     /** Opens device {@code ordinal}, or throws {@link CudaUnavailableException} saying why it cannot. */

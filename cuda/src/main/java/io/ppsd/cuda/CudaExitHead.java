@@ -69,8 +69,9 @@ final class CudaExitHead {
 
     /** The head's layer over a chunk of rows on the device (the host rows stay as they are); logits of the last row when asked. */
     void layer(DeviceKvCache cache, int startPos, int rows, float[] hidden, int row0, boolean withLogits, float[] logits) {
+        forward.bind(cache, startPos, rows);
         forward.upload(hidden, row0, rows);
-        forward.layer(layer, cache, 0, startPos, rows);
+        forward.layer(layer, 0, rows);
         if (withLogits) {
             forward.logits(norm, projection, rows - 1, 1);
             download(logits);

@@ -3,6 +3,7 @@ package io.ppsd.cuda;
 import static io.ppsd.cuda.DriverCall.check;
 import static org.bytedeco.cuda.global.cudart.cuMemcpyDtoHAsync;
 import static org.bytedeco.cuda.global.cudart.cuMemcpyHtoDAsync;
+import static org.bytedeco.cuda.global.cudart.cuMemsetD32;
 
 import io.ppsd.runtime.model.ModelConfig;
 import io.ppsd.runtime.model.RopeFrequencies;
@@ -15,8 +16,14 @@ import io.ppsd.runtime.stage.LayerStackExecutor;
  *   h   = x + Wo · attention(rope(Wq · norm(x)), rope(Wk · norm(x)), Wv · norm(x))
  *   out = h + Wdown · (silu(Wgate · norm(h)) * (Wup · norm(h)))
  * </pre>
- * The hidden state of the rows being computed lives in the device buffer {@code x}; the residual
- * adds are fused into the output projections ({@code matmulAdd}). Scratch buffers (device and pinned host) are
+ * Decode and verification calls (at most {@link Kernel#GEMV_MAX_TOKENS} rows) run a layer in five
+ * launches: norm + Q|K|V + bias + rotary + KV append ({@code qkv}), split attention with its merge,
+ * Wo + residual, norm + gate|up + SwiGLU ({@code gate_up}), Wdown + residual. Longer calls
+ * (prefill) and Qwen3's per-head norms take the unfused path: tiled GEMMs and separate steps.
+ *
+ * <p>The rows of a call are bound first ({@link #bind}): each row's cache and position go into a
+ * table of PpsdRowSlots uploaded together with the hidden rows in one copy, and every kernel that
+ * needs a position or a cache reads it there. Scratch buffers (device and pinned host) are
  * allocated once; a token allocates nothing.
  */
 final class CudaForward implements AutoCloseable {
@@ -26,16 +33,28 @@ final class CudaForward implements AutoCloseable {
     private final float eps, attnScale;
     private final RopeFrequencies rope;
     private final int maxPositions;
+    private final KvDtype kvDtype;
+    /** Multiprocessors of the device: grids are sized in whole waves of them. */
+    private final int sms;
+    /** Query heads per attention block, and blocks per KV head's group. */
+    private final int headsPerBlock, headChunks;
     /** The rotary cos/sin tables on the device, for the positions used so far (grown by doubling). */
     private DeviceBuffer ropeCos, ropeSin;
     private int ropePositions;
-    private final DeviceBuffer x, xb, q, k, v, att, hb, hb2, logits, tokens;
-    private final PinnedBuffer hiddenStage, logitsStage, tokenStage;
-    /** The segments of the layer being computed (reused: a call allocates nothing). */
-    private final DeviceKvCache[] segmentCache, oneSegment = new DeviceKvCache[1];
-    private final int[] segmentStart, segmentRows, oneStart = new int[1], oneRows = new int[1];
+    /** [row table: maxBatch PpsdRowSlots | hidden rows x: maxBatch x dim floats], uploaded in one copy. */
+    private final DeviceBuffer io;
+    private final long tableBytes;
+    private final DeviceBuffer xb, q, k, v, att, hb, hb2, logits, tokens, partial, tickets;
+    private final long partialFloats;
+    private final PinnedBuffer ioStage, logitsStage, tokenStage;
+    /** Where the hidden rows start in {@code ioStage} (made once: a call allocates nothing). */
+    private final org.bytedeco.javacpp.Pointer ioStageRows;
+    /** True while a queued copy may still read a staging buffer: the next write there waits for the device first. */
+    private boolean stagingBusy;
+    /** Rows bound by the last {@link #bind}, and one past the largest position among them. */
+    private int boundRows, boundEnd;
 
-    CudaForward(ModelConfig c, CudaDevice device, KernelLaunch launch, DeviceWeights weights, int maxBatch, boolean needsLogits) {
+    CudaForward(ModelConfig c, CudaDevice device, KernelLaunch launch, DeviceWeights weights, int maxBatch, boolean needsLogits, KvDtype kvDtype) {
         if (c.headDim() > Kernel.MAX_HEAD_DIM) {
             throw new IllegalArgumentException("head_dim " + c.headDim() + " exceeds the attention kernel's limit of " + Kernel.MAX_HEAD_DIM);
         }
@@ -53,11 +72,14 @@ final class CudaForward implements AutoCloseable {
         this.eps = c.rmsNormEps();
         this.attnScale = (float) (1.0 / Math.sqrt(headDim));
         this.rope = RopeFrequencies.of(c);
-        this.segmentCache = new DeviceKvCache[maxBatch];
-        this.segmentStart = new int[maxBatch];
-        this.segmentRows = new int[maxBatch];
         this.maxPositions = c.maxPositions();
-        x = floats(maxBatch * dim);
+        this.kvDtype = kvDtype;
+        this.sms = Math.max(1, device.properties().multiprocessors());
+        int group = heads / kvHeads;
+        this.headsPerBlock = Math.min(group, Math.min(Kernel.ATTENTION_MAX_HEADS, Kernel.ATTENTION_MAX_DIMS / headDim));
+        this.headChunks = ceilDiv(group, headsPerBlock);
+        tableBytes = (long) maxBatch * Kernel.ROW_SLOT_BYTES;
+        io = device.allocate(tableBytes + (long) maxBatch * dim * Float.BYTES);
         xb = floats(maxBatch * Math.max(dim, qDim));
         q = floats(maxBatch * qDim);
         k = floats(maxBatch * kvDim);
@@ -65,8 +87,16 @@ final class CudaForward implements AutoCloseable {
         att = floats(maxBatch * qDim);
         hb = floats(maxBatch * ffDim);
         hb2 = floats(maxBatch * ffDim);
+        long slots = 0;
+        for (int n = 1; n <= maxBatch; n++) slots = Math.max(slots, (long) n * splits(n, maxPositions));
+        partialFloats = slots * heads * (headDim + 2L);
+        partial = floats(partialFloats);
+        int ticketCount = maxBatch * kvHeads * headChunks;
+        tickets = device.allocate((long) ticketCount * Integer.BYTES);
+        check(cuMemsetD32(tickets.address(), 0, ticketCount), "cuMemsetD32");  // the attention merge's counters start at 0
         tokens = device.allocate((long) maxBatch * Integer.BYTES);
-        hiddenStage = new PinnedBuffer((long) maxBatch * dim * Float.BYTES);
+        ioStage = new PinnedBuffer(tableBytes + (long) maxBatch * dim * Float.BYTES);
+        ioStageRows = ioStage.pointer(tableBytes);
         tokenStage = new PinnedBuffer((long) maxBatch * Integer.BYTES);
         logits = needsLogits ? floats(maxBatch * vocab) : null;
         logitsStage = needsLogits ? new PinnedBuffer((long) maxBatch * vocab * Float.BYTES) : null;
@@ -76,65 +106,83 @@ final class CudaForward implements AutoCloseable {
         return maxBatch;
     }
 
-    /** Copies rows [row0, row0 + n) of {@code hidden} into the device rows 0..n-1. */
+    /** Binds the rows of the next {@link #layer} calls to the segments' caches and positions (uploaded with the rows). */
+    void bind(LayerStackExecutor.Segments<DeviceKvCache> segments) {
+        awaitStaging();
+        int row = 0, end = 0;
+        for (int i = 0; i < segments.count(); i++) {
+            DeviceKvCache cache = segments.cache(i);
+            for (int r = 0; r < segments.rows(i); r++, row++) ioStage.putRowSlot(row, cache.address(), cache.capacity(), segments.start(i) + r);
+            end = Math.max(end, segments.start(i) + segments.rows(i));
+        }
+        bound(row, end);
+    }
+
+    /** Binds rows 0..n-1 to positions [startPos, startPos + n) of one cache. */
+    void bind(DeviceKvCache cache, int startPos, int n) {
+        awaitStaging();
+        for (int r = 0; r < n; r++) ioStage.putRowSlot(r, cache.address(), cache.capacity(), startPos + r);
+        bound(n, startPos + n);
+    }
+
+    private void bound(int rows, int end) {
+        boundRows = rows;
+        boundEnd = end;
+        reserveRope(end);
+    }
+
+    /** Copies rows [row0, row0 + n) of {@code hidden}, with the bound rows' table, into the device rows 0..n-1: one copy. */
     void upload(float[] hidden, int row0, int n) {
-        // The previous upload's asynchronous copy may still be reading the staging buffer (a
-        // transformer head uploads chunk after chunk without a download in between).
+        awaitStaging();
+        ioStage.putFloats(tableBytes, hidden, row0 * dim, n * dim);
+        check(cuMemcpyHtoDAsync(io.address(), ioStage.pointer(), tableBytes + (long) n * dim * Float.BYTES, device.stream()), "cuMemcpyHtoDAsync");
+        stagingBusy = true;
+    }
+
+    /**
+     * Waits for the device when a queued copy may still read the staging buffers (a transformer
+     * head uploads chunk after chunk without a download in between); after a download there is
+     * nothing to wait for.
+     */
+    private void awaitStaging() {
+        if (!stagingBusy) return;
         device.synchronize();
-        hiddenStage.putFloats(hidden, row0 * dim, n * dim);
-        check(cuMemcpyHtoDAsync(x.address(), hiddenStage.pointer(), (long) n * dim * Float.BYTES, device.stream()), "cuMemcpyHtoDAsync");
+        stagingBusy = false;
     }
 
     /** Copies the device rows 0..n-1 back into rows [row0, row0 + n) of {@code hidden}; waits for the device. */
     void download(float[] hidden, int row0, int n) {
-        check(cuMemcpyDtoHAsync(hiddenStage.pointer(), x.address(), (long) n * dim * Float.BYTES, device.stream()), "cuMemcpyDtoHAsync");
+        check(cuMemcpyDtoHAsync(ioStageRows, x(), (long) n * dim * Float.BYTES, device.stream()), "cuMemcpyDtoHAsync");
         device.synchronize();
-        hiddenStage.getFloats(hidden, row0 * dim, n * dim);
+        stagingBusy = false;
+        ioStage.getFloats(tableBytes, hidden, row0 * dim, n * dim);
     }
 
     /** Embedding rows for {@code n} (validated) token ids into the device rows 0..n-1. */
     void embed(DeviceMatrix table, int[] ids, int off, int n) {
-        device.synchronize();  // as in upload: the staging buffer may still be read by a queued copy
+        awaitStaging();
         tokenStage.putInts(ids, off, n);
         check(cuMemcpyHtoDAsync(tokens.address(), tokenStage.pointer(), (long) n * Integer.BYTES, device.stream()), "cuMemcpyHtoDAsync");
+        stagingBusy = true;
         int block = threads(dim, 256);
-        launch.of(Kernel.embed(table.dtype())).ptr(x).ptr(table.address()).ptr(tokens).i(dim).run(ceilDiv(dim, block), n, block);
+        launch.of(Kernel.embed(table.dtype())).ptr(x()).ptr(table.address()).ptr(tokens).i(dim).run(ceilDiv(dim, block), n, block);
     }
 
     /**
-     * One decoder layer for the n device rows, positions [startPos, startPos + n) of one sequence;
-     * appends their keys and values to layer {@code layer} of {@code cache}, which must have room.
+     * Layer {@code layer} (of the bound caches) for the n bound device rows: appends their keys and
+     * values to the caches, which must have room.
      */
-    void layer(DeviceLayer w, DeviceKvCache cache, int layer, int startPos, int n) {
-        oneSegment[0] = cache;
-        oneStart[0] = startPos;
-        oneRows[0] = n;
-        layer(w, oneSegment, oneStart, oneRows, 1, layer);
-    }
-
-    /** One decoder layer for the rows of several sequences' segments: weights read once, each segment's attention over its own cache. */
-    void layer(DeviceLayer w, LayerStackExecutor.Segments<DeviceKvCache> segments, int layer) {
-        int count = segments.count();
-        for (int i = 0; i < count; i++) {
-            segmentCache[i] = segments.cache(i);
-            segmentStart[i] = segments.start(i);
-            segmentRows[i] = segments.rows(i);
+    void layer(DeviceLayer w, int layer, int n) {
+        if (n != boundRows) throw new IllegalStateException(n + " rows computed but " + boundRows + " bound");
+        if (n <= Kernel.GEMV_MAX_TOKENS && w.qNorm() == null) {
+            qkv(w, layer, n);
+            attention(layer, n);
+            gemv(w.wo(), att.address(), 0, n, x(), dim, true);
+            gateUp(w, n);
+            gemv(w.down(), hb.address(), 0, n, x(), dim, true);
+            return;
         }
-        layer(w, segmentCache, segmentStart, segmentRows, count, layer);
-    }
-
-    /**
-     * The layer, step for step what CpuForward.layer computes: norms, projections and the MLP over
-     * all n rows, position-dependent steps (rope, KV append, attention) per segment.
-     */
-    private void layer(DeviceLayer w, DeviceKvCache[] caches, int[] starts, int[] rows, int count, int layer) {
-        int n = 0, end = 0;
-        for (int i = 0; i < count; i++) {
-            n += rows[i];
-            end = Math.max(end, starts[i] + rows[i]);
-        }
-        reserveRope(end);
-        rmsnorm(xb, x, w.attnNorm(), n);
+        rmsnorm(xb.address(), x(), w.attnNorm(), n);
         matmul(w.wq(), xb, n, q, qDim);
         matmul(w.wk(), xb, n, k, kvDim);
         matmul(w.wv(), xb, n, v, kvDim);
@@ -147,27 +195,26 @@ final class CudaForward implements AutoCloseable {
             headNorm(q, w.qNorm(), n * heads);
             headNorm(k, w.kNorm(), n * kvHeads);
         }
-        for (int i = 0, row = 0; i < count; row += rows[i], i++) {
-            rope(q, row, heads, starts[i], rows[i]);
-            rope(k, row, kvHeads, starts[i], rows[i]);
-            appendKv(caches[i], layer, row, starts[i], rows[i]);
-            attention(caches[i], layer, row, starts[i], rows[i]);
-        }
-        java.util.Arrays.fill(caches, 0, count, null);
-
-        matmulAdd(w.wo(), att, n, x, dim);
-        rmsnorm(xb, x, w.ffnNorm(), n);
+        launch.of(Kernel.ROPE_KV_APPEND).ptr(q).ptr(k).ptr(v).ptr(ropeCos).ptr(ropeSin).ptr(io.address()).i(layer).i(heads).i(kvHeads).i(headDim)
+                .i(kvBf16()).run(n, 1, threads((heads + 2 * kvHeads) * headDim / 2, 256));
+        attention(layer, n);
+        matmulAdd(w.wo(), att, n, x(), dim);
+        rmsnorm(xb.address(), x(), w.ffnNorm(), n);
         matmul(w.gate(), xb, n, hb, ffDim);
         matmul(w.up(), xb, n, hb2, ffDim);
         swiglu(hb, hb2, n * ffDim);
-        matmulAdd(w.down(), hb, n, x, dim);
+        matmulAdd(w.down(), hb, n, x(), dim);
     }
 
     /** RMSNorm with {@code norm} then {@code head} on device rows [row0, row0 + n): logits rows 0..n-1. */
     void logits(DeviceBuffer norm, DeviceMatrix head, int row0, int n) {
-        long rows = x.at((long) row0 * dim * Float.BYTES);
-        launchRmsnorm(xb.address(), rows, norm, n);
-        launchMatmul(head, xb.address(), n, logits.address(), head.rows(), false);
+        long rows = x() + (long) row0 * dim * Float.BYTES;
+        if (n <= Kernel.GEMV_MAX_TOKENS) {
+            gemv(head, rows, norm.address(), n, logits.address(), head.rows(), false);
+        } else {
+            rmsnorm(xb.address(), rows, norm, n);
+            launchMatmul(head, xb.address(), n, logits.address(), head.rows(), false);
+        }
     }
 
     /** Copies logits rows 0..n-1 into {@code out} from row {@code outRow} on; waits for the device. */
@@ -175,6 +222,7 @@ final class CudaForward implements AutoCloseable {
         long bytes = (long) n * vocab * Float.BYTES;
         check(cuMemcpyDtoHAsync(logitsStage.pointer(), logits.address(), bytes, device.stream()), "cuMemcpyDtoHAsync");
         device.synchronize();
+        stagingBusy = false;
         logitsStage.getFloats(out, outRow * vocab, n * vocab);
     }
 
@@ -182,14 +230,63 @@ final class CudaForward implements AutoCloseable {
     void downloadLogitsRow(float[] out, int width) {
         check(cuMemcpyDtoHAsync(logitsStage.pointer(), logits.address(), (long) width * Float.BYTES, device.stream()), "cuMemcpyDtoHAsync");
         device.synchronize();
+        stagingBusy = false;
         logitsStage.getFloats(out, 0, width);
     }
 
     // The steps of a layer: each names what it computes; the launch geometry lives only here.
 
+    /** The device rows' hidden states (after the row table in {@code io}). */
+    private long x() {
+        return io.address() + tableBytes;
+    }
+
+    private int kvBf16() {
+        return kvDtype == KvDtype.BF16 ? 1 : 0;
+    }
+
+    /** q = rope(Wq · y) and the cache rows rope(Wk · y), Wv · y for y = norm(x): one launch over rotation pairs. */
+    private void qkv(DeviceLayer w, int layer, int n) {
+        int units = (qDim + 2 * kvDim) / 2;
+        launch.of(Kernel.qkv(w.wq().dtype())).ptr(q).ptr(w.wq().address()).ptr(w.wk().address()).ptr(w.wv().address()).ptr(x())
+                .ptr(w.attnNorm()).f(eps).ptr(address(w.qBias())).ptr(address(w.kBias())).ptr(address(w.vBias())).ptr(ropeCos).ptr(ropeSin)
+                .ptr(io.address()).i(layer).i(dim).i(heads).i(kvHeads).i(headDim).i(n).i(kvBf16())
+                .run(gemvGrid(units), 1, Kernel.GEMV_ROWS_PER_BLOCK * 32);
+    }
+
+    /** hb = silu(Wgate · y) * (Wup · y) for y = norm(x): one launch. */
+    private void gateUp(DeviceLayer w, int n) {
+        launch.of(Kernel.gateUp(w.gate().dtype())).ptr(hb).ptr(w.gate().address()).ptr(w.up().address()).ptr(x()).ptr(w.ffnNorm()).f(eps)
+                .i(ffDim).i(dim).i(n).run(gemvGrid(ffDim), 1, Kernel.GEMV_ROWS_PER_BLOCK * 32);
+    }
+
+    /** att = softmax(q·K/√d)·V over each bound row's positions [0, pos], causal; split over positions. */
+    private void attention(int layer, int n) {
+        int splits = splits(n, boundEnd);
+        int splitPositions = ceilDiv(ceilDiv(boundEnd, splits), Kernel.ATTENTION_TILE) * Kernel.ATTENTION_TILE;
+        splits = ceilDiv(boundEnd, splitPositions);
+        launch.of(Kernel.ATTENTION).ptr(att).ptr(q).ptr(io.address()).ptr(partial).ptr(tickets).i(layer).i(heads).i(kvHeads).i(headDim)
+                .i(headsPerBlock).i(splitPositions).i(splits).f(attnScale).i(kvBf16())
+                .run(kvHeads * headChunks * splits, n, Kernel.ATTENTION_THREADS);
+    }
+
+    /**
+     * How many position splits attention uses for n rows reaching position end - 1: enough blocks
+     * for about two per multiprocessor, at least one 32-position tile per split.
+     */
+    private int splits(int n, int end) {
+        int blocks = kvHeads * headChunks * n;
+        return Math.max(1, Math.min(ceilDiv(2 * sms, blocks), ceilDiv(end, Kernel.ATTENTION_TILE)));
+    }
+
+    /** A grid for a GEMV-family kernel over {@code units} warps' work: whole waves, at most two blocks per multiprocessor. */
+    private int gemvGrid(int units) {
+        return Math.max(1, Math.min(ceilDiv(units, Kernel.GEMV_ROWS_PER_BLOCK), 2 * sms));
+    }
+
     /** out[t] = rmsnorm(in[t]) · weight for n rows. */
-    private void rmsnorm(DeviceBuffer out, DeviceBuffer in, DeviceBuffer weight, int n) {
-        launchRmsnorm(out.address(), in.address(), weight, n);
+    private void rmsnorm(long out, long in, DeviceBuffer weight, int n) {
+        launch.of(Kernel.RMSNORM).ptr(out).ptr(in).ptr(weight).i(dim).f(eps).run(n, 1, threads(dim, 256));
     }
 
     /** out[t, :] = W · in[t, :] for n rows. */
@@ -198,8 +295,8 @@ final class CudaForward implements AutoCloseable {
     }
 
     /** out[t, :] += W · in[t, :] for n rows: the residual connection, fused into the projection. */
-    private void matmulAdd(DeviceMatrix w, DeviceBuffer in, int n, DeviceBuffer out, int outStride) {
-        launchMatmul(w, in.address(), n, out.address(), outStride, true);
+    private void matmulAdd(DeviceMatrix w, DeviceBuffer in, int n, long out, int outStride) {
+        launchMatmul(w, in.address(), n, out, outStride, true);
     }
 
     /** x[t, :] += bias for n rows of {@code width}. */
@@ -220,6 +317,7 @@ final class CudaForward implements AutoCloseable {
         float[] cos = new float[grown * rope.half()], sin = new float[grown * rope.half()];
         rope.fill(0, grown, cos, sin);
         device.synchronize(); // queued kernels may still read the old tables
+        stagingBusy = false;
         if (ropeCos != null) {
             ropeCos.close();
             ropeSin.close();
@@ -237,44 +335,29 @@ final class CudaForward implements AutoCloseable {
         return b;
     }
 
-    /** Rotary position embedding of {@code headCount} heads of n rows at positions [startPos, startPos + n). */
-    private void rope(DeviceBuffer qk, int row0, int headCount, int startPos, int n) {
-        launch.of(Kernel.ROPE).ptr(qk.at((long) row0 * headCount * headDim * Float.BYTES)).ptr(ropeCos).ptr(ropeSin).i(headCount).i(headDim).i(startPos)
-                .run(n, 1, threads(headCount * headDim / 2, 256));
-    }
-
-    /** Writes the rows' keys and values into the cache at positions [startPos, startPos + n). */
-    private void appendKv(DeviceKvCache cache, int layer, int row0, int startPos, int n) {
-        long off = (long) row0 * kvDim * Float.BYTES;
-        launch.of(Kernel.KV_APPEND).ptr(cache.keys(layer)).ptr(cache.values(layer)).ptr(k.at(off)).ptr(v.at(off)).i(startPos).i(n).i(kvDim)
-                .run(ceilDiv(n * kvDim, 256), 1, 256);
-    }
-
-    /** att = softmax(q·K/√d)·V over each row's positions [0, pos], causal. */
-    private void attention(DeviceKvCache cache, int layer, int row0, int startPos, int n) {
-        long off = (long) row0 * qDim * Float.BYTES;
-        launch.of(Kernel.ATTENTION).ptr(att.at(off)).ptr(q.at(off)).ptr(cache.keys(layer)).ptr(cache.values(layer)).i(startPos).i(heads).i(kvHeads)
-                .i(headDim).f(attnScale).run(heads, n, Kernel.ATTENTION_THREADS);
-    }
-
     /** a = silu(a) * b, elementwise over {@code count} values. */
     private void swiglu(DeviceBuffer a, DeviceBuffer b, int count) {
         launch.of(Kernel.SWIGLU).ptr(a).ptr(b).i(count).run(ceilDiv(count, 256), 1, 256);
     }
 
-    private void launchRmsnorm(long out, long in, DeviceBuffer weight, int n) {
-        launch.of(Kernel.RMSNORM).ptr(out).ptr(in).ptr(weight).i(dim).f(eps).run(n, 1, threads(dim, 256));
+    /** out[t, r] (+)= W[r, :] · y[t, :], y = in, or RMSNorm(in) · norm when {@code norm} is not 0: the GEMV for at most GEMV_MAX_TOKENS rows. */
+    private void gemv(DeviceMatrix w, long in, long norm, int n, long out, int outStride, boolean accumulate) {
+        launch.of(Kernel.gemv(w.dtype())).ptr(out).ptr(w.address()).ptr(in).ptr(norm).f(eps).i(w.rows()).i(w.cols()).i(n).i(outStride)
+                .i(accumulate ? 1 : 0).run(gemvGrid(w.rows()), 1, Kernel.GEMV_ROWS_PER_BLOCK * 32);
     }
 
     /** out[t, r] (+)= W[r, :] · in[t, :]: GEMV for the few tokens of decode and verification, tiled GEMM beyond. */
     private void launchMatmul(DeviceMatrix w, long in, int n, long out, int outStride, boolean accumulate) {
         if (n <= Kernel.GEMV_MAX_TOKENS) {
-            launch.of(Kernel.gemv(w.dtype())).ptr(out).ptr(w.address()).ptr(in).i(w.rows()).i(w.cols()).i(n).i(outStride).i(accumulate ? 1 : 0)
-                    .run(ceilDiv(w.rows(), Kernel.GEMV_ROWS_PER_BLOCK), 1, Kernel.GEMV_ROWS_PER_BLOCK * 32);
+            gemv(w, in, 0, n, out, outStride, accumulate);
         } else {
             launch.of(Kernel.gemm(w.dtype())).ptr(out).ptr(w.address()).ptr(in).i(w.rows()).i(w.cols()).i(n).i(outStride).i(accumulate ? 1 : 0)
                     .run(ceilDiv(w.rows(), Kernel.GEMM_TILE_ROWS), ceilDiv(n, Kernel.GEMM_TILE_TOKENS), 256);
         }
+    }
+
+    private static long address(DeviceBuffer b) {
+        return b == null ? 0 : b.address();
     }
 
     private DeviceBuffer floats(long count) {
@@ -292,8 +375,8 @@ final class CudaForward implements AutoCloseable {
 
     @Override
     public void close() {
-        for (DeviceBuffer b : new DeviceBuffer[] {x, xb, q, k, v, att, hb, hb2, logits, tokens, ropeCos, ropeSin}) if (b != null) b.close();
-        hiddenStage.close();
+        for (DeviceBuffer b : new DeviceBuffer[] {io, xb, q, k, v, att, hb, hb2, logits, tokens, partial, tickets, ropeCos, ropeSin}) if (b != null) b.close();
+        ioStage.close();
         tokenStage.close();
         if (logitsStage != null) logitsStage.close();
     }

@@ -74,7 +74,7 @@ public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> {
             finalNorm = spec.lmHead() || headNeedsModelHead ? weights.vector(files.tensor("model.norm.weight")) : null;
             lmHead = spec.lmHead() || fullHeadForDrafts ? weights.matrix(files.lmHead()) : null;
             if (spec.lmHead()) progress.loaded(++done, total, "LM head");
-            this.forward = computation = new CudaForward(config, device, launch, weights, settings.maxBatch(), spec.lmHead() || spec.drafts());
+            this.forward = computation = new CudaForward(config, device, launch, weights, settings.maxBatch(), spec.lmHead() || spec.drafts(), settings.kvDtype());
             head = headFile == null ? null : new CudaExitHead(headFile, config, forward, weights, finalNorm, lmHead, files.lmHead());
             if (spec.drafts()) progress.loaded(++done, total, "exit head " + spec.exitHead());
             timer = settings.profile() ? new GpuTimer(device) : null;
@@ -101,7 +101,12 @@ public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> {
     @Override
     protected DeviceKvCache newCache(int layerCount) {
         enter();
-        return new DeviceKvCache(device, layerCount, config().kvDim(), config().maxPositions());
+        return new DeviceKvCache(device, layerCount, config().kvDim(), config().maxPositions(), settings.kvDtype());
+    }
+
+    @Override
+    protected int kvElementBytes() {
+        return settings.kvDtype().bytes;
     }
 
     @Override
@@ -109,8 +114,9 @@ public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> {
         enter();
         startTimer();
         int rows = segments.totalRows();
+        forward.bind(segments);
         forward.upload(hidden, row0, rows);
-        for (int l = 0; l < layers.length; l++) forward.layer(layers[l], segments, l);
+        for (int l = 0; l < layers.length; l++) forward.layer(layers[l], l, rows);
         forward.download(hidden, row0, rows);
         stopTimer("forward", rows);
     }

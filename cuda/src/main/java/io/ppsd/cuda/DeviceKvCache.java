@@ -7,8 +7,10 @@ import io.ppsd.runtime.stage.SequenceKv;
 
 /**
  * Keys and values of one sequence for some layers, in device memory: one allocation laid out as
- * [layer][keys | values][capacity positions][kvDim floats]. Truncation (rollback) only moves the
- * length; capacity grows by doubling, copying the cached rows on the device.
+ * [layer][keys | values][capacity positions][kvDim elements], elements F32 or BF16 (the kernels
+ * find a row's cache through its PpsdRowSlot: {@link #address()} and {@link #capacity()}).
+ * Truncation (rollback) only moves the length; capacity grows by doubling, copying the cached rows
+ * on the device.
  */
 final class DeviceKvCache extends SequenceKv {
     private static final int INITIAL_CAPACITY = 64;
@@ -16,20 +18,22 @@ final class DeviceKvCache extends SequenceKv {
     private final CudaDevice device;
     private final int layers;
     private final int kvDim;
+    private final KvDtype dtype;
     private DeviceBuffer storage;
 
-    DeviceKvCache(CudaDevice device, int layers, int kvDim, int maxPositions) {
+    DeviceKvCache(CudaDevice device, int layers, int kvDim, int maxPositions, KvDtype dtype) {
         super(maxPositions, Math.min(INITIAL_CAPACITY, maxPositions));
         this.device = device;
         this.layers = layers;
         this.kvDim = kvDim;
+        this.dtype = dtype;
         this.storage = device.allocate(bytesFor(capacity()));
     }
 
     @Override
     protected void grow(int c) {
         DeviceBuffer grown = device.allocate(bytesFor(c));
-        long rowBytes = (long) kvDim * Float.BYTES;
+        long rowBytes = (long) kvDim * dtype.bytes;
         int capacity = capacity();
         if (length() > 0) {
             for (int l = 0; l < layers; l++) {
@@ -46,16 +50,13 @@ final class DeviceKvCache extends SequenceKv {
         storage = grown;
     }
 
-    long keys(int layer) {
-        return storage.at((long) (2 * layer) * capacity() * kvDim * Float.BYTES);
-    }
-
-    long values(int layer) {
-        return storage.at((long) (2 * layer + 1) * capacity() * kvDim * Float.BYTES);
+    /** Where the storage starts: layer 0's keys. */
+    long address() {
+        return storage.address();
     }
 
     private long bytesFor(int positions) {
-        return 2L * layers * positions * kvDim * Float.BYTES;
+        return 2L * layers * positions * kvDim * dtype.bytes;
     }
 
     @Override

@@ -14,15 +14,20 @@ enum Kernel {
     EMBED_F16("embed_f16", "embedding", "pppi"),
     EMBED_BF16("embed_bf16", "embedding", "pppi"),
     RMSNORM("rmsnorm", "norm", "pppif"),
-    ROPE("rope", "rope", "pppiii"),
-    GEMV_F32("gemv_f32", "matmul", "pppiiiii"),
-    GEMV_F16("gemv_f16", "matmul", "pppiiiii"),
-    GEMV_BF16("gemv_bf16", "matmul", "pppiiiii"),
+    GEMV_F32("gemv_f32", "matmul", "ppppfiiiii"),
+    GEMV_F16("gemv_f16", "matmul", "ppppfiiiii"),
+    GEMV_BF16("gemv_bf16", "matmul", "ppppfiiiii"),
+    GATE_UP_F32("gate_up_f32", "matmul", "pppppfiii"),
+    GATE_UP_F16("gate_up_f16", "matmul", "pppppfiii"),
+    GATE_UP_BF16("gate_up_bf16", "matmul", "pppppfiii"),
+    QKV_F32("qkv_f32", "qkv", "ppppppfpppppp" + "iiiiiii"),
+    QKV_F16("qkv_f16", "qkv", "ppppppfpppppp" + "iiiiiii"),
+    QKV_BF16("qkv_bf16", "qkv", "ppppppfpppppp" + "iiiiiii"),
     GEMM_F32("gemm_f32", "matmul", "pppiiiii"),
     GEMM_F16("gemm_f16", "matmul", "pppiiiii"),
     GEMM_BF16("gemm_bf16", "matmul", "pppiiiii"),
-    KV_APPEND("kv_append", "attention", "ppppiii"),
-    ATTENTION("attention", "attention", "ppppiiiif"),
+    ROPE_KV_APPEND("rope_kv_append", "attention", "ppppppiiiii"),
+    ATTENTION("attention", "attention", "pppppiiiiiiifi"),
     SWIGLU("swiglu", "elementwise", "ppi"),
     RESIDUAL_ADD("residual_add", "elementwise", "ppi"),
     ADD_BIAS("add_bias", "elementwise", "ppii"),
@@ -31,8 +36,8 @@ enum Kernel {
 
     /** Tokens a GEMV launch handles at most (PPSD_GEMV_MAX_TOKENS in matmul.cu). */
     static final int GEMV_MAX_TOKENS = 8;
-    /** Weight rows per GEMV block: one warp each (PPSD_GEMV_WARPS). */
-    static final int GEMV_ROWS_PER_BLOCK = 4;
+    /** Weight rows (or row pairs) per GEMV-family block: one warp each (PPSD_GEMV_WARPS). */
+    static final int GEMV_ROWS_PER_BLOCK = 8;
     /** GEMM tile: weight rows x tokens per block, 256 threads (PPSD_TILE_ROWS, PPSD_TILE_TOKENS). */
     static final int GEMM_TILE_ROWS = 64;
     static final int GEMM_TILE_TOKENS = 32;
@@ -40,6 +45,13 @@ enum Kernel {
     static final int MAX_HEAD_DIM = 256;
     /** Threads of an attention block (PPSD_ATTN_WARPS warps). */
     static final int ATTENTION_THREADS = 128;
+    /** Query heads an attention block serves at most, and their dimensions (PPSD_ATTN_MAX_HEADS, PPSD_ATTN_MAX_DIMS). */
+    static final int ATTENTION_MAX_HEADS = 8;
+    static final int ATTENTION_MAX_DIMS = 1024;
+    /** Positions of an attention tile: a split of the context is a whole number of them. */
+    static final int ATTENTION_TILE = 32;
+    /** Bytes of a row's PpsdRowSlot (ppsd_device.cuh): cache address, capacity, position. */
+    static final int ROW_SLOT_BYTES = 16;
 
     final String symbol;
     final String module;
@@ -64,6 +76,22 @@ enum Kernel {
             case F32 -> GEMV_F32;
             case F16 -> GEMV_F16;
             case BF16 -> GEMV_BF16;
+        };
+    }
+
+    static Kernel gateUp(DType t) {
+        return switch (t) {
+            case F32 -> GATE_UP_F32;
+            case F16 -> GATE_UP_F16;
+            case BF16 -> GATE_UP_BF16;
+        };
+    }
+
+    static Kernel qkv(DType t) {
+        return switch (t) {
+            case F32 -> QKV_F32;
+            case F16 -> QKV_F16;
+            case BF16 -> QKV_BF16;
         };
     }
 

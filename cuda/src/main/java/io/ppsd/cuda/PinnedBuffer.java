@@ -16,7 +16,7 @@ import org.bytedeco.javacpp.PointerPointer;
  * Allocated once per stage; the hot path only copies Java arrays in and out.
  */
 final class PinnedBuffer implements AutoCloseable {
-    private final Pointer memory;
+    private final BytePointer memory;
     private final FloatPointer floats;
     private final IntPointer ints;
     private final long bytes;
@@ -36,6 +36,12 @@ final class PinnedBuffer implements AutoCloseable {
         return memory;
     }
 
+    /** The address {@code offset} bytes in, as a pointer to hand to copies (make it once, not per call). */
+    Pointer pointer(long offset) {
+        checkSize(offset);
+        return new BytePointer(memory).position(offset);
+    }
+
     long bytes() {
         return bytes;
     }
@@ -48,6 +54,27 @@ final class PinnedBuffer implements AutoCloseable {
     void getFloats(float[] dst, int off, int count) {
         checkSize((long) count * Float.BYTES);
         floats.position(0).get(dst, off, count);
+    }
+
+    /** Floats into the buffer from byte {@code at} on (4-byte aligned). */
+    void putFloats(long at, float[] src, int off, int count) {
+        checkSize(at + (long) count * Float.BYTES);
+        floats.position(at / Float.BYTES).put(src, off, count);
+    }
+
+    /** Floats out of the buffer from byte {@code at} on (4-byte aligned). */
+    void getFloats(long at, float[] dst, int off, int count) {
+        checkSize(at + (long) count * Float.BYTES);
+        floats.position(at / Float.BYTES).get(dst, off, count);
+    }
+
+    /** A PpsdRowSlot (ppsd_device.cuh) at slot {@code index}: cache address, capacity, position. */
+    void putRowSlot(int index, long kv, int capacity, int pos) {
+        long at = (long) index * Kernel.ROW_SLOT_BYTES;
+        checkSize(at + Kernel.ROW_SLOT_BYTES);
+        memory.putLong(at, kv);
+        memory.putInt(at + 8, capacity);
+        memory.putInt(at + 12, pos);
     }
 
     void putInts(int[] src, int off, int count) {

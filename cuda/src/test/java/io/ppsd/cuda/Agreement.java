@@ -20,6 +20,21 @@ import io.ppsd.runtime.decode.Sampler;
 record Agreement(double relative) {
     static final Agreement DEFAULT = new Agreement(2e-5);
 
+    /** The bound for a comparison whose caches hold {@code kv} on both sides (BF16: see BF16_KV). */
+    static Agreement forKv(KvDtype kv) {
+        return kv == KvDtype.BF16 ? BF16_KV : DEFAULT;
+    }
+
+    /**
+     * Both backends round their cached keys and values to BF16, but a K or V element whose F32
+     * values differ by a few ULPs (the differences above) can round to neighbouring BF16 values:
+     * one BF16 step, 2^-8 of that element. Attention averages V rows and a K step moves a score by
+     * at most 2^-8 of q·k, so one step of the largest value, 2^-8 ≈ 3.9e-3 relative, is the bound.
+     * Measured worst cases on the random models: 1e-6 to 9.2e-4 (longContextAttentionMatchesCpu
+     * and wholeModelPrefillDecodeVerifyRollback log theirs).
+     */
+    static final Agreement BF16_KV = new Agreement(0x1p-8);
+
     /**
      * |expected - actual| <= relative * max(1, max |expected|) over the first {@code count} values;
      * an infinite value must be the same infinity on both (−∞: a token a reduced-vocabulary head

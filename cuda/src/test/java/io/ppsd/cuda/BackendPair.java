@@ -2,7 +2,9 @@ package io.ppsd.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.ppsd.runtime.cpu.CoreGroup;
 import io.ppsd.runtime.cpu.CpuStageExecutor;
+import io.ppsd.runtime.model.DType;
 import io.ppsd.runtime.model.LoadProgress;
 import io.ppsd.runtime.model.ModelFiles;
 import io.ppsd.runtime.stage.StageExecutor;
@@ -16,10 +18,17 @@ final class BackendPair implements AutoCloseable {
     final int dim, vocab;
     double worst;
 
+    /** F32 caches on both backends: the tight bound. */
     BackendPair(ModelFiles files, StageSpec spec, int cudaBatch) {
-        cpu = new CpuStageExecutor(files, spec, 1, LoadProgress.NONE);
-        cuda = new CudaStageExecutor(files, spec, new CudaSettings(0, cudaBatch, KernelSource.PTX, true), LoadProgress.NONE);
-        agreement = Agreement.DEFAULT;
+        this(files, spec, cudaBatch, KvDtype.F32);
+    }
+
+    /** The CUDA stage caching {@code kv}; the CPU stage rounds its cache the same way, and the bound is {@link Agreement#forKv}. */
+    BackendPair(ModelFiles files, StageSpec spec, int cudaBatch, KvDtype kv) {
+        cpu = new CpuStageExecutor(files, spec, new CoreGroup(1, "cpu"), true, CpuStageExecutor.DEFAULT_MAX_BATCH,
+                kv == KvDtype.BF16 ? DType.BF16 : DType.F32, LoadProgress.NONE);
+        cuda = new CudaStageExecutor(files, spec, new CudaSettings(0, cudaBatch, KernelSource.PTX, true).withKvDtype(kv), LoadProgress.NONE);
+        agreement = Agreement.forKv(kv);
         dim = files.config().hiddenSize();
         vocab = files.config().vocabSize();
     }

@@ -39,20 +39,21 @@ class CudaMatchesCpuTest {
         EmulatedDriver.require();
     }
 
-    static Stream<RandomCheckpoint> checkpoints() {
-        return Stream.of(
-                RandomCheckpoint.aligned(DType.F32, 11),
-                RandomCheckpoint.aligned(DType.F16, 12),
-                RandomCheckpoint.aligned(DType.BF16, 13),
-                RandomCheckpoint.ragged(DType.F32, 14),
-                RandomCheckpoint.ragged(DType.BF16, 15));
+    /** Every weight dtype and both row-length paths, with the KV cache in F32 and in BF16 (the CPU rounding its cache alike). */
+    static Stream<Arguments> checkpoints() {
+        return Stream.of(KvDtype.F32, KvDtype.BF16).flatMap(kv -> Stream.of(
+                Arguments.of(RandomCheckpoint.aligned(DType.F32, 11), kv),
+                Arguments.of(RandomCheckpoint.aligned(DType.F16, 12), kv),
+                Arguments.of(RandomCheckpoint.aligned(DType.BF16, 13), kv),
+                Arguments.of(RandomCheckpoint.ragged(DType.F32, 14), kv),
+                Arguments.of(RandomCheckpoint.ragged(DType.BF16, 15), kv)));
     }
 
-    @ParameterizedTest(name = "{0}")
+    @ParameterizedTest(name = "{0}, KV {1}")
     @MethodSource("checkpoints")
-    void wholeModelPrefillDecodeVerifyRollback(RandomCheckpoint checkpoint) {
+    void wholeModelPrefillDecodeVerifyRollback(RandomCheckpoint checkpoint, KvDtype kv) {
         try (ModelFiles files = ModelFiles.open(write(checkpoint));
-             var pair = new BackendPair(files, StageSpec.whole(checkpoint.layers()), 32)) {
+             var pair = new BackendPair(files, StageSpec.whole(checkpoint.layers()), 32, kv)) {
             int vocab = checkpoint.vocab(), dim = checkpoint.hidden();
             long seq = 1;
             int[] prompt = checkpoint.prompt(5, 40);  // more than one batch of 32: two chunks
@@ -104,7 +105,7 @@ class CudaMatchesCpuTest {
 
             pair.release(seq);
             assertEquals(0, pair.cuda.length(seq));
-            log.info("{}: worst relative difference {}", checkpoint.name(), pair.worst);
+            log.info("{}, KV {}: worst relative difference {}", checkpoint.name(), kv, pair.worst);
         }
     }
 
@@ -225,12 +226,14 @@ class CudaMatchesCpuTest {
         }
     }
 
-    @Test
-    void longContextAttentionMatchesCpu() {
-        // 150 positions: each attention block walks five 32-position chunks over its four warps.
+    @ParameterizedTest(name = "KV {0}")
+    @org.junit.jupiter.params.provider.EnumSource(KvDtype.class)
+    void longContextAttentionMatchesCpu(KvDtype kv) {
+        // 150 positions: the prefill rows' attention walks five 32-position tiles over four warps;
+        // the decode row's is split over positions (one block per split) and merged.
         RandomCheckpoint checkpoint = RandomCheckpoint.longContext(DType.BF16, 41);
         try (ModelFiles files = ModelFiles.open(write(checkpoint));
-             var pair = new BackendPair(files, StageSpec.whole(checkpoint.layers()), 64)) {
+             var pair = new BackendPair(files, StageSpec.whole(checkpoint.layers()), 64, kv)) {
             int[] prompt = checkpoint.prompt(12, 150);
             float[][] hidden = pair.embed(prompt, 0, prompt.length);
             pair.forward(1, 0, prompt.length, hidden);
@@ -239,7 +242,7 @@ class CudaMatchesCpuTest {
             float[][] h = pair.embed(new int[] {5}, 0, 1);
             pair.forward(1, prompt.length, 1, h);
             pair.logits(h, 1);
-            log.info("{}: worst relative difference {}", checkpoint.name(), pair.worst);
+            log.info("{}, KV {}: worst relative difference {}", checkpoint.name(), kv, pair.worst);
         }
     }
 

@@ -19,7 +19,17 @@ import java.nio.file.Path;
  * message of the last failed call.
  */
 final class EmulatedDriver {
-    private static MethodHandle lastError;
+    private static MethodHandle lastError, counters;
+
+    /** What the backend asked of the driver since the last reading (see ppsd_emu_counters in emu_driver.cpp). */
+    record Counts(long launches, long hostToDeviceCopies, long hostToDeviceBytes, long deviceToHostCopies, long deviceToHostBytes,
+                  long deviceToDeviceCopies, long synchronizations) {
+        @Override
+        public String toString() {
+            return launches + " launches, " + hostToDeviceCopies + " H2D copies (" + hostToDeviceBytes + " B), " + deviceToHostCopies
+                    + " D2H copies (" + deviceToHostBytes + " B), " + deviceToDeviceCopies + " D2D copies, " + synchronizations + " synchronizations";
+        }
+    }
 
     private EmulatedDriver() {}
 
@@ -47,6 +57,25 @@ final class EmulatedDriver {
                 "no packaged PTX (the build had no nvcc); the emulated driver runs nvcc's PTX only");
         var status = CudaDriver.status();
         if (!status.available()) throw new AssertionError("emulated driver present but unusable: " + status.problem());
+    }
+
+    /** The emulator's counters since the last call (launches, copies and their bytes, synchronizations); resets them. */
+    @SuppressWarnings("restricted")
+    static synchronized Counts counts() {
+        requireEmulator();
+        try (Arena arena = Arena.ofConfined()) {
+            if (counters == null) {
+                var symbol = SymbolLookup.libraryLookup("libcuda.so.1", Arena.global()).find("ppsd_emu_counters").orElseThrow();
+                counters = Linker.nativeLinker().downcallHandle(symbol, FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
+            }
+            MemorySegment out = arena.allocate(ValueLayout.JAVA_LONG, 7);
+            int n = (int) counters.invokeExact(out, 7);
+            if (n != 7) throw new AssertionError("the emulator keeps " + n + " counters, this test reads 7: rebuild it");
+            long[] c = out.toArray(ValueLayout.JAVA_LONG);
+            return new Counts(c[0], c[1], c[2], c[3], c[4], c[5], c[6]);
+        } catch (Throwable e) {
+            throw new AssertionError("cannot read the emulator's counters", e);
+        }
     }
 
     /** What the emulator said about the last call that failed. */

@@ -40,7 +40,7 @@ class PpsdMiniTest {
 
     @Test
     void wholeModelAgreesWithCpu() throws IOException {
-        try (ModelFiles files = ModelFiles.open(MODEL); var pair = new BackendPair(files, StageSpec.whole(files.config().numLayers()), 32)) {
+        try (ModelFiles files = ModelFiles.open(MODEL); var pair = new BackendPair(files, StageSpec.whole(files.config().numLayers()), 32, KvDtype.BF16)) {
             int vocab = files.config().vocabSize();
             int[] prompt = goldenPrompt(files.config().vocabSize());
             float[][] hidden = pair.embed(prompt, 0, prompt.length);
@@ -79,7 +79,7 @@ class PpsdMiniTest {
             for (String name : heads) {
                 int exit = ExitHeadFile.read(model, name, 1, files.config(), arena).exitLayer();
                 var spec = new StageSpec(new LayerRange(0, exit), true, false, name);
-                try (var pair = new BackendPair(files, spec, 16)) {
+                try (var pair = new BackendPair(files, spec, 16, KvDtype.BF16)) {
                     float[][] hidden = pair.embed(prompt, 0, prompt.length);
                     pair.forward(1, 0, prompt.length, hidden);
                     float[][] drafted = pair.draft(1, 0, prompt.length, hidden);

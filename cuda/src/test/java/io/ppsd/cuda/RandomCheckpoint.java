@@ -40,24 +40,39 @@ record RandomCheckpoint(int layers, int hidden, int heads, int kvHeads, int head
         return dtype + "-" + layers + "x" + hidden + "-hd" + headDim;
     }
 
+    /** The model alone (no exit heads, no frequency list): for shapes too large to write twice. */
+    Path writeModel(Path dir) {
+        try {
+            Files.createDirectories(dir);
+            writeModelFiles(dir, new SplittableRandom(seed));
+            return dir;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private void writeModelFiles(Path dir, SplittableRandom random) throws IOException {
+        Files.writeString(dir.resolve("config.json"), """
+                {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": %d,
+                 "intermediate_size": %d, "num_hidden_layers": %d, "num_attention_heads": %d,
+                 "num_key_value_heads": %d, "head_dim": %d, "vocab_size": %d, "max_position_embeddings": %d,
+                 "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": false,
+                 "bos_token_id": 0, "eos_token_id": 1, "hidden_act": "silu"}
+                """.formatted(hidden, ffn, layers, heads, kvHeads, headDim, vocab, maxPositions));
+        Map<String, float[]> t = new LinkedHashMap<>();
+        Map<String, long[]> shapes = new LinkedHashMap<>();
+        put(t, shapes, "model.embed_tokens.weight", random, 1.0f, vocab, hidden);
+        for (int i = 0; i < layers; i++) layer(t, shapes, "model.layers." + i + ".", random);
+        norm(t, shapes, "model.norm.weight", random);
+        put(t, shapes, "lm_head.weight", random, 1.0f, vocab, hidden);
+        Files.write(dir.resolve("model.safetensors"), encode(t, shapes));
+    }
+
     Path write(Path dir, int exitLayer) {
         try {
             Files.createDirectories(dir.resolve("exit_heads"));
-            Files.writeString(dir.resolve("config.json"), """
-                    {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": %d,
-                     "intermediate_size": %d, "num_hidden_layers": %d, "num_attention_heads": %d,
-                     "num_key_value_heads": %d, "head_dim": %d, "vocab_size": %d, "max_position_embeddings": %d,
-                     "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": false,
-                     "bos_token_id": 0, "eos_token_id": 1, "hidden_act": "silu"}
-                    """.formatted(hidden, ffn, layers, heads, kvHeads, headDim, vocab, maxPositions));
             var random = new SplittableRandom(seed);
-            Map<String, float[]> t = new LinkedHashMap<>();
-            Map<String, long[]> shapes = new LinkedHashMap<>();
-            put(t, shapes, "model.embed_tokens.weight", random, 1.0f, vocab, hidden);
-            for (int i = 0; i < layers; i++) layer(t, shapes, "model.layers." + i + ".", random);
-            norm(t, shapes, "model.norm.weight", random);
-            put(t, shapes, "lm_head.weight", random, 1.0f, vocab, hidden);
-            Files.write(dir.resolve("model.safetensors"), encode(t, shapes));
+            writeModelFiles(dir, random);
             // A frequency order for reduced-vocabulary heads: the ids in a seeded random order.
             int[] order = java.util.stream.IntStream.range(0, vocab).toArray();
             for (int i = vocab - 1; i > 0; i--) {

@@ -1,5 +1,6 @@
 package io.ppsd.runtime.cpu;
 
+import io.ppsd.runtime.model.DType;
 import io.ppsd.runtime.model.ModelConfig;
 import io.ppsd.runtime.stage.LayerStackExecutor;
 
@@ -20,6 +21,8 @@ final class CpuForward {
     private final float attnScale;
     private final Rope rope;
     private final CoreGroup cores;
+    /** Cached keys and values rounded to BF16 (a CUDA stage's default cache) rather than kept in F32. */
+    private final boolean kvBf16;
 
     private final float[] xb, q, k, v, attOut, hb, hb2;
     /** Attention scores of one query, per worker; grown with the context actually used. */
@@ -38,7 +41,9 @@ final class CpuForward {
     private int attLayer;
     private final CoreGroup.RangeTask attentionTask = this::attention;
 
-    CpuForward(ModelConfig c, CoreGroup cores, int maxBatch) {
+    CpuForward(ModelConfig c, CoreGroup cores, int maxBatch, DType kvDtype) {
+        if (kvDtype == DType.F16) throw new IllegalArgumentException("the CPU backend caches keys and values as F32 or rounded to BF16, not F16");
+        this.kvBf16 = kvDtype == DType.BF16;
         this.dim = c.hiddenSize();
         this.qDim = c.qDim();
         this.kvDim = c.kvDim();
@@ -122,6 +127,13 @@ final class CpuForward {
             rope.rotate(q, t * qDim, heads, pos);
             rope.rotate(k, t * kvDim, kvHeads, pos);
             KvCache c = rowCache[t];
+            if (kvBf16) {
+                // As a device caching BF16 stores them (for comparing with such a device; accumulation stays F32).
+                for (int d = 0; d < kvDim; d++) {
+                    k[t * kvDim + d] = DType.roundToBf16(k[t * kvDim + d]);
+                    v[t * kvDim + d] = DType.roundToBf16(v[t * kvDim + d]);
+                }
+            }
             System.arraycopy(k, t * kvDim, c.keyBlock(layer, pos), c.offset(pos), kvDim);
             System.arraycopy(v, t * kvDim, c.valueBlock(layer, pos), c.offset(pos), kvDim);
         }

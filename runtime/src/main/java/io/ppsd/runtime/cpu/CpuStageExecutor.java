@@ -1,6 +1,7 @@
 package io.ppsd.runtime.cpu;
 
 import io.ppsd.runtime.heads.ExitHeadFile;
+import io.ppsd.runtime.model.DType;
 import io.ppsd.runtime.model.LoadProgress;
 import io.ppsd.runtime.model.ModelConfig;
 import io.ppsd.runtime.model.ModelFiles;
@@ -34,6 +35,15 @@ public final class CpuStageExecutor extends LayerStackExecutor<KvCache> {
     }
 
     public CpuStageExecutor(ModelFiles files, StageSpec spec, CoreGroup cores, boolean ownsCores, int maxBatch, LoadProgress progress) {
+        this(files, spec, cores, ownsCores, maxBatch, DType.F32, progress);
+    }
+
+    /**
+     * With {@code kvDtype} BF16 the cached keys and values are rounded to BF16 as they are stored
+     * (still held as floats): the numbers a CUDA stage with its default BF16 cache computes, so
+     * the two backends can be compared closely.
+     */
+    public CpuStageExecutor(ModelFiles files, StageSpec spec, CoreGroup cores, boolean ownsCores, int maxBatch, DType kvDtype, LoadProgress progress) {
         super(files.config(), spec, maxBatch);
         useBudget(KvBudget.javaHeap());
         ModelConfig config = files.config();
@@ -59,7 +69,7 @@ public final class CpuStageExecutor extends LayerStackExecutor<KvCache> {
             finalNorm = null;
             lmHead = null;
         }
-        this.forward = new CpuForward(config, cores, maxBatch);
+        this.forward = new CpuForward(config, cores, maxBatch, kvDtype);
         if (spec.drafts()) {
             var file = ExitHeadFile.read(files.dir(), spec.exitHead(), spec.layers().to(), config, arena);
             if (file.exitLayer() != spec.layers().to()) {

@@ -138,9 +138,14 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
     protected void beforeRelease() {}
 
     /** Bytes one cached position costs on this stage: keys and values of its layers and of the head's layer. */
-    protected long kvBytesPerPosition() {
+    protected final long kvBytesPerPosition() {
         int layers = spec.layers().count() + (spec.drafts() && headHasLayer() ? 1 : 0);
-        return 2L * layers * config.kvDim() * Float.BYTES;
+        return 2L * layers * config.kvDim() * kvElementBytes();
+    }
+
+    /** Bytes of one cached key or value element (4: F32; a backend that caches BF16 says 2). */
+    protected int kvElementBytes() {
+        return Float.BYTES;
     }
 
     /** The budget this stage's caches are reserved from (shared by the stages of one device). */
