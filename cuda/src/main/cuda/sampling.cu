@@ -9,26 +9,40 @@ __device__ __forceinline__ void ppsd_better(float& v, int& i, float ov, int oi) 
     if (ov > v || (ov == v && oi < i)) { v = ov; i = oi; }
 }
 
-// out[r] = argmax_c logits[r, c]. Grid (rows), block PPSD_SAMPLE_THREADS.
-PPSD_KERNEL void argmax(int* out, const float* logits, int vocab) {
+// out[r] = argmax_c logits[r, c] (ties to the lower index), and best[r] (when best is not null) its
+// logit, or NaN when the row holds a NaN or +inf anywhere: broken weights, which the host turns
+// into a clear error (Sampler.requireFinite's check, done where the logits are). Grid (rows),
+// block PPSD_SAMPLE_THREADS.
+PPSD_KERNEL void argmax(int* out, float* best, const float* logits, int vocab) {
     __shared__ float best_v[PPSD_SAMPLE_THREADS / PPSD_WARP];
     __shared__ int best_i[PPSD_SAMPLE_THREADS / PPSD_WARP];
+    __shared__ int broken[PPSD_SAMPLE_THREADS / PPSD_WARP];
     const float* row = logits + (long long) blockIdx.x * vocab;
     float v = -INFINITY;
-    int idx = 0x7fffffff;
-    for (int c = threadIdx.x; c < vocab; c += blockDim.x) ppsd_better(v, idx, row[c], c);
+    int idx = 0x7fffffff, bad = 0;
+    for (int c = threadIdx.x; c < vocab; c += blockDim.x) {
+        float x = row[c];
+        bad |= (x != x) || x == INFINITY;
+        ppsd_better(v, idx, x, c);
+    }
 #pragma unroll
     for (int offset = PPSD_WARP / 2; offset > 0; offset >>= 1) {
         float ov = __shfl_xor_sync(PPSD_FULL_MASK, v, offset);
         int oi = __shfl_xor_sync(PPSD_FULL_MASK, idx, offset);
+        bad |= __shfl_xor_sync(PPSD_FULL_MASK, bad, offset);
         ppsd_better(v, idx, ov, oi);
     }
     int lane = threadIdx.x % PPSD_WARP, warp = threadIdx.x / PPSD_WARP;
-    if (lane == 0) { best_v[warp] = v; best_i[warp] = idx; }
+    if (lane == 0) { best_v[warp] = v; best_i[warp] = idx; broken[warp] = bad; }
     __syncthreads();
     if (threadIdx.x == 0) {
-        for (int w = 1; w < (int) (blockDim.x / PPSD_WARP); w++) ppsd_better(v, idx, best_v[w], best_i[w]);
+        for (int w = 1; w < (int) (blockDim.x / PPSD_WARP); w++) {
+            ppsd_better(v, idx, best_v[w], best_i[w]);
+            bad |= broken[w];
+        }
+        if (idx == 0x7fffffff) idx = 0;  // every logit -inf (all masked): token 0, as the CPU's argmax
         out[blockIdx.x] = idx;
+        if (best != nullptr) best[blockIdx.x] = bad ? NAN : v;
     }
 }
 

@@ -41,12 +41,17 @@ final class CudaForward implements AutoCloseable {
     /** The rotary cos/sin tables on the device, for the positions used so far (grown by doubling). */
     private DeviceBuffer ropeCos, ropeSin;
     private int ropePositions;
-    /** [row table: maxBatch PpsdRowSlots | hidden rows x: maxBatch x dim floats], uploaded in one copy. */
+    /**
+     * [row table: maxBatch PpsdRowSlots | token ids: maxBatch ints | hidden rows x: maxBatch x dim
+     * floats], uploaded in one copy (the header alone when only ids or positions change).
+     */
     private final DeviceBuffer io;
-    private final long tableBytes;
-    private final DeviceBuffer xb, q, k, v, att, hb, hb2, logits, tokens, partial, tickets;
+    private final long tableBytes, headerBytes;
+    /** The greedy step's answer on the device: the chosen token id and its logit (NaN: broken logits). */
+    private final DeviceBuffer choice;
+    private final DeviceBuffer xb, q, k, v, att, hb, hb2, logits, partial, tickets;
     private final long partialFloats;
-    private final PinnedBuffer ioStage, logitsStage, tokenStage;
+    private final PinnedBuffer ioStage, logitsStage, choiceStage;
     /** Where the hidden rows start in {@code ioStage} (made once: a call allocates nothing). */
     private final org.bytedeco.javacpp.Pointer ioStageRows;
     /** True while a queued copy may still read a staging buffer: the next write there waits for the device first. */
@@ -79,7 +84,9 @@ final class CudaForward implements AutoCloseable {
         this.headsPerBlock = Math.min(group, Math.min(Kernel.ATTENTION_MAX_HEADS, Kernel.ATTENTION_MAX_DIMS / headDim));
         this.headChunks = ceilDiv(group, headsPerBlock);
         tableBytes = (long) maxBatch * Kernel.ROW_SLOT_BYTES;
-        io = device.allocate(tableBytes + (long) maxBatch * dim * Float.BYTES);
+        headerBytes = tableBytes + ((long) maxBatch * Integer.BYTES + 15) / 16 * 16;  // the rows stay 16-byte aligned
+        io = device.allocate(headerBytes + (long) maxBatch * dim * Float.BYTES);
+        choice = device.allocate(8);
         xb = floats(maxBatch * Math.max(dim, qDim));
         q = floats(maxBatch * qDim);
         k = floats(maxBatch * kvDim);
@@ -94,10 +101,9 @@ final class CudaForward implements AutoCloseable {
         int ticketCount = maxBatch * kvHeads * headChunks;
         tickets = device.allocate((long) ticketCount * Integer.BYTES);
         check(cuMemsetD32(tickets.address(), 0, ticketCount), "cuMemsetD32");  // the attention merge's counters start at 0
-        tokens = device.allocate((long) maxBatch * Integer.BYTES);
-        ioStage = new PinnedBuffer(tableBytes + (long) maxBatch * dim * Float.BYTES);
-        ioStageRows = ioStage.pointer(tableBytes);
-        tokenStage = new PinnedBuffer((long) maxBatch * Integer.BYTES);
+        ioStage = new PinnedBuffer(headerBytes + (long) maxBatch * dim * Float.BYTES);
+        ioStageRows = ioStage.pointer(headerBytes);
+        choiceStage = new PinnedBuffer(8);
         logits = needsLogits ? floats(maxBatch * vocab) : null;
         logitsStage = needsLogits ? new PinnedBuffer((long) maxBatch * vocab * Float.BYTES) : null;
     }
@@ -134,8 +140,8 @@ final class CudaForward implements AutoCloseable {
     /** Copies rows [row0, row0 + n) of {@code hidden}, with the bound rows' table, into the device rows 0..n-1: one copy. */
     void upload(float[] hidden, int row0, int n) {
         awaitStaging();
-        ioStage.putFloats(tableBytes, hidden, row0 * dim, n * dim);
-        check(cuMemcpyHtoDAsync(io.address(), ioStage.pointer(), tableBytes + (long) n * dim * Float.BYTES, device.stream()), "cuMemcpyHtoDAsync");
+        ioStage.putFloats(headerBytes, hidden, row0 * dim, n * dim);
+        check(cuMemcpyHtoDAsync(io.address(), ioStage.pointer(), headerBytes + (long) n * dim * Float.BYTES, device.stream()), "cuMemcpyHtoDAsync");
         stagingBusy = true;
     }
 
@@ -155,17 +161,51 @@ final class CudaForward implements AutoCloseable {
         check(cuMemcpyDtoHAsync(ioStageRows, x(), (long) n * dim * Float.BYTES, device.stream()), "cuMemcpyDtoHAsync");
         device.synchronize();
         stagingBusy = false;
-        ioStage.getFloats(tableBytes, hidden, row0 * dim, n * dim);
+        ioStage.getFloats(headerBytes, hidden, row0 * dim, n * dim);
     }
 
     /** Embedding rows for {@code n} (validated) token ids into the device rows 0..n-1. */
     void embed(DeviceMatrix table, int[] ids, int off, int n) {
         awaitStaging();
-        tokenStage.putInts(ids, off, n);
-        check(cuMemcpyHtoDAsync(tokens.address(), tokenStage.pointer(), (long) n * Integer.BYTES, device.stream()), "cuMemcpyHtoDAsync");
+        for (int i = 0; i < n; i++) ioStage.putInt(tableBytes + (long) i * Integer.BYTES, ids[off + i]);
+        uploadHeader();
+        launchEmbed(table, n);
+    }
+
+    /**
+     * A greedy decoding step for the one bound row, on the device: embeds {@code token} (sent with
+     * the row's table entry in one small copy), runs {@code layers}, the final norm and LM head,
+     * and argmax; one 8-byte copy back and one synchronization. Returns the token; its logit is
+     * {@link #chosenLogit()} (NaN when a logit was NaN or +inf).
+     */
+    int greedyStep(DeviceMatrix embedding, DeviceLayer[] layers, DeviceBuffer norm, DeviceMatrix head, int token) {
+        if (boundRows != 1) throw new IllegalStateException("a greedy step computes one bound row, " + boundRows + " bound");
+        ioStage.putInt(tableBytes, token);
+        uploadHeader();
+        launchEmbed(embedding, 1);
+        for (int l = 0; l < layers.length; l++) layer(layers[l], l, 1);
+        logits(norm, head, 0, 1);
+        launch.of(Kernel.ARGMAX).ptr(choice.address()).ptr(choice.address() + Integer.BYTES).ptr(logits).i(head.rows()).run(1, 1, 256);
+        check(cuMemcpyDtoHAsync(choiceStage.pointer(), choice.address(), 8, device.stream()), "cuMemcpyDtoHAsync");
+        device.synchronize();
+        stagingBusy = false;
+        return choiceStage.getInt(0);
+    }
+
+    /** The logit of the token the last greedy step chose (NaN: the row held a NaN or +inf). */
+    float chosenLogit() {
+        return Float.intBitsToFloat(choiceStage.getInt(Integer.BYTES));
+    }
+
+    /** The row table and token ids, without hidden rows. */
+    private void uploadHeader() {
+        check(cuMemcpyHtoDAsync(io.address(), ioStage.pointer(), headerBytes, device.stream()), "cuMemcpyHtoDAsync");
         stagingBusy = true;
+    }
+
+    private void launchEmbed(DeviceMatrix table, int n) {
         int block = threads(dim, 256);
-        launch.of(Kernel.embed(table.dtype())).ptr(x()).ptr(table.address()).ptr(tokens).i(dim).run(ceilDiv(dim, block), n, block);
+        launch.of(Kernel.embed(table.dtype())).ptr(x()).ptr(table.address()).ptr(io.address() + tableBytes).i(dim).run(ceilDiv(dim, block), n, block);
     }
 
     /**
@@ -236,9 +276,9 @@ final class CudaForward implements AutoCloseable {
 
     // The steps of a layer: each names what it computes; the launch geometry lives only here.
 
-    /** The device rows' hidden states (after the row table in {@code io}). */
+    /** The device rows' hidden states (after the row table and token ids in {@code io}). */
     private long x() {
-        return io.address() + tableBytes;
+        return io.address() + headerBytes;
     }
 
     private int kvBf16() {
@@ -375,9 +415,9 @@ final class CudaForward implements AutoCloseable {
 
     @Override
     public void close() {
-        for (DeviceBuffer b : new DeviceBuffer[] {io, xb, q, k, v, att, hb, hb2, logits, tokens, partial, tickets, ropeCos, ropeSin}) if (b != null) b.close();
+        for (DeviceBuffer b : new DeviceBuffer[] {io, choice, xb, q, k, v, att, hb, hb2, logits, partial, tickets, ropeCos, ropeSin}) if (b != null) b.close();
         ioStage.close();
-        tokenStage.close();
+        choiceStage.close();
         if (logitsStage != null) logitsStage.close();
     }
 }

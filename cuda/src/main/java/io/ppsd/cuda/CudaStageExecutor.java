@@ -1,5 +1,7 @@
 package io.ppsd.cuda;
 
+import io.ppsd.runtime.decode.GreedyStep;
+import io.ppsd.runtime.decode.Sampler;
 import io.ppsd.runtime.heads.ExitHeadFile;
 import io.ppsd.runtime.heads.ExitHeadKind;
 import io.ppsd.runtime.model.LoadProgress;
@@ -20,7 +22,7 @@ import org.slf4j.LoggerFactory;
  * <p>Construction fails with {@link CudaUnavailableException} when there is no usable driver or no
  * such device; nothing else in the process is affected.
  */
-public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> {
+public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> implements GreedyStep {
     private static final Logger log = LoggerFactory.getLogger(CudaStageExecutor.class);
 
     private final CudaSettings settings;
@@ -158,6 +160,34 @@ public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> {
             forward.embed(embedding, tokens, off + r0, m);
             forward.download(hidden, r0, m);
         }
+    }
+
+    @Override
+    public boolean canStepGreedily() {
+        StageSpec s = spec();
+        return s.embedding() && s.lmHead() && s.layers().from() == 0 && s.layers().to() == config().numLayers() && (!s.drafts() || !head.hasLayer());
+    }
+
+    /** Embedding, layers, LM head and argmax on the device: one small copy each way and one synchronization per token. */
+    @Override
+    public int greedyStep(long seq, int pos, int token) {
+        if (!canStepGreedily()) throw new IllegalStateException(spec() + " cannot run a whole greedy step");
+        if (token < 0 || token >= config().vocabSize()) {
+            throw new IllegalArgumentException("token id " + token + " outside the vocabulary [0, " + config().vocabSize() + ")");
+        }
+        enter();
+        startTimer();
+        DeviceKvCache cache = cacheForStep(seq, pos);
+        forward.bind(cache, pos, 1);
+        int next = forward.greedyStep(embedding, layers, finalNorm, lmHead, token);
+        stepDone(cache, pos);
+        stopTimer("greedy step", 1);
+        float logit = forward.chosenLogit();
+        if (Float.isNaN(logit) || logit == Float.POSITIVE_INFINITY) {
+            throw new Sampler.NonFiniteLogitsException("the model produced a non-finite logit (NaN or +inf in the row; token " + next
+                    + "): its weights are broken (NaN or infinite values)");
+        }
+        return next;
     }
 
     @Override

@@ -31,7 +31,7 @@ enum Kernel {
     SWIGLU("swiglu", "elementwise", "ppi"),
     RESIDUAL_ADD("residual_add", "elementwise", "ppi"),
     ADD_BIAS("add_bias", "elementwise", "ppii"),
-    ARGMAX("argmax", "sampling", "ppi"),
+    ARGMAX("argmax", "sampling", "pppi"),
     SAMPLE_TEMPERATURE("sample_temperature", "sampling", "ppiff");
 
     /** Tokens a GEMV launch handles at most (PPSD_GEMV_MAX_TOKENS in matmul.cu). */

@@ -77,6 +77,16 @@ final class PinnedBuffer implements AutoCloseable {
         memory.putInt(at + 12, pos);
     }
 
+    void putInt(long at, int value) {
+        checkSize(at + Integer.BYTES);
+        memory.putInt(at, value);
+    }
+
+    int getInt(long at) {
+        checkSize(at + Integer.BYTES);
+        return memory.getInt(at);
+    }
+
     void putInts(int[] src, int off, int count) {
         checkSize((long) count * Integer.BYTES);
         ints.position(0).put(src, off, count);

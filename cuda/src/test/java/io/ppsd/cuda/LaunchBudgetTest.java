@@ -26,9 +26,10 @@ import org.slf4j.LoggerFactory;
  * synchronization. The same steps also agree with the CPU backend at these shapes (GQA groups of
  * 4, head_dim 128, attention split over positions).
  *
- * <p>Not yet within the issue's whole-token budget (one small D2H and one synchronization per
- * token): the stage seam hands hidden states through the host, so a whole-model stage copies the
- * embedding out and back in, and the logits row comes back for Java to choose the token.
+ * <p>A greedy token on a whole-model stage ({@code greedyStep}: AR decoding's path) is one copy
+ * of at most 1 KB in (the row table and the token id), one of at most 64 bytes out (the token and
+ * its logit) and one synchronization. Through the StageExecutor seam (sampling, pipeline stages)
+ * the hidden rows still cross the host once each way per stage call.
  */
 class LaunchBudgetTest {
     private static final Logger log = LoggerFactory.getLogger(LaunchBudgetTest.class);
@@ -99,6 +100,30 @@ class LaunchBudgetTest {
             log.info("verification of {} rows: {}", draft.length, verify);
             assertEquals(LAUNCHES_PER_LAYER, verify.launches(), "launches of one verification layer");
             assertStageCall(verify, dim, draft.length);
+        }
+    }
+
+    @Test
+    void aGreedyTokenIsOneSmallCopyEachWayAndOneSynchronization() {
+        var settings = new CudaSettings(0, 32, KernelSource.PTX, false);
+        try (var stage = new CudaStageExecutor(files, StageSpec.whole(1), settings, LoadProgress.NONE)) {
+            int[] prompt = shape.prompt(6, 12);
+            float[] h = new float[prompt.length * shape.hidden()];
+            stage.embed(prompt, 0, prompt.length, h);
+            stage.forward(3, 0, prompt.length, h);
+            EmulatedDriver.counts();
+            int token = 9;
+            for (int pos = prompt.length; pos < prompt.length + 3; pos++) {
+                token = stage.greedyStep(3, pos, token);
+                var c = EmulatedDriver.counts();
+                log.info("greedy step at {}: {}", pos, c);
+                assertEquals(1 + LAUNCHES_PER_LAYER + 2, c.launches(), "embedding, the layer, LM head, argmax: " + c);
+                assertEquals(1, c.hostToDeviceCopies(), c.toString());
+                assertTrue(c.hostToDeviceBytes() <= 1024, "the row table and the token id: " + c);
+                assertEquals(1, c.deviceToHostCopies(), c.toString());
+                assertTrue(c.deviceToHostBytes() <= 64, "the token and its logit: " + c);
+                assertEquals(1, c.synchronizations(), c.toString());
+            }
         }
     }
 

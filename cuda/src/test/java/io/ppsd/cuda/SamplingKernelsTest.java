@@ -5,6 +5,7 @@ import static org.bytedeco.cuda.global.cudart.cuMemcpyDtoH;
 import static org.bytedeco.cuda.global.cudart.cuMemcpyHtoD;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.ppsd.runtime.decode.Sampler;
 import java.util.SplittableRandom;
@@ -47,12 +48,32 @@ class SamplingKernelsTest {
         logits[vocab + 5] = 7;         // row 1: a tie, the lower index wins
         logits[vocab + 800] = 7;
         logits[2 * vocab + 999] = 8;   // row 2: the last entry
-        try (DeviceBuffer in = upload(logits); DeviceBuffer out = device.allocate(4L * rows)) {
-            launch.of(Kernel.ARGMAX).ptr(out).ptr(in).i(vocab).run(rows, 1, 256);
+        try (DeviceBuffer in = upload(logits); DeviceBuffer out = device.allocate(4L * rows); DeviceBuffer best = device.allocate(4L * rows)) {
+            launch.of(Kernel.ARGMAX).ptr(out).ptr(best).ptr(in).i(vocab).run(rows, 1, 256);
             int[] expected = new int[rows];
             for (int row = 0; row < rows; row++) expected[row] = Sampler.argmax(logits, row * vocab, vocab);
             assertArrayEquals(expected, downloadInts(out, rows));
             assertArrayEquals(new int[] {417, 5, 999}, expected);
+            assertArrayEquals(new int[] {Float.floatToIntBits(9), Float.floatToIntBits(7), Float.floatToIntBits(8)}, downloadInts(best, rows));
+        }
+    }
+
+    @Test
+    void argmaxReportsABrokenRowAsNaN() {
+        int vocab = 700;
+        float[] logits = new float[3 * vocab];
+        var r = new SplittableRandom(2);
+        for (int i = 0; i < logits.length; i++) logits[i] = (float) r.nextGaussian();
+        logits[321] = Float.NaN;                       // row 0: one NaN, not the largest
+        logits[vocab + 10] = Float.POSITIVE_INFINITY;  // row 1: +inf
+        java.util.Arrays.fill(logits, 2 * vocab, 3 * vocab, Float.NEGATIVE_INFINITY);  // row 2: all masked, legitimate
+        try (DeviceBuffer in = upload(logits); DeviceBuffer out = device.allocate(12); DeviceBuffer best = device.allocate(12)) {
+            launch.of(Kernel.ARGMAX).ptr(out).ptr(best).ptr(in).i(vocab).run(3, 1, 256);
+            int[] values = downloadInts(best, 3);
+            assertTrue(Float.isNaN(Float.intBitsToFloat(values[0])));
+            assertTrue(Float.isNaN(Float.intBitsToFloat(values[1])));
+            assertEquals(Float.NEGATIVE_INFINITY, Float.intBitsToFloat(values[2]));
+            assertEquals(0, downloadInts(out, 3)[2], "all masked: token 0, as Sampler.argmax");
         }
     }
 

@@ -32,6 +32,9 @@ public final class AutoregressiveDecoder implements Decoder {
         int[] prompt = request.prompt();
         var out = new OutputTracker(request, listener, c.maxPositions());
         var sampler = new Sampler(request.sampling(), c.vocabSize());
+        // Greedy without a repetition penalty needs no logits on the host: a device decodes where its weights are.
+        GreedyStep onDevice = model instanceof GreedyStep g && g.canStepGreedily() && request.sampling().isGreedy()
+                && request.sampling().repetitionPenalty() == 1f ? g : null;
         model.release(seq);
         try {
             long t0 = System.nanoTime();
@@ -44,11 +47,15 @@ public final class AutoregressiveDecoder implements Decoder {
             long t1 = System.nanoTime();
             boolean more = !out.stopped() && out.commit(next);
             while (more) {
-                token[0] = next;
-                model.embed(token, 0, 1, hidden);
-                model.forward(seq, out.length() - 1, 1, hidden);
-                model.logits(hidden, 1, logits);
-                next = sampler.sample(logits, 0, out.history(), out.length());
+                if (onDevice != null) {
+                    next = onDevice.greedyStep(seq, out.length() - 1, next);
+                } else {
+                    token[0] = next;
+                    model.embed(token, 0, 1, hidden);
+                    model.forward(seq, out.length() - 1, 1, hidden);
+                    model.logits(hidden, 1, logits);
+                    next = sampler.sample(logits, 0, out.history(), out.length());
+                }
                 more = out.commit(next);
             }
             long t2 = System.nanoTime();

@@ -239,6 +239,27 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
         }
     }
 
+    /**
+     * A one-row step that a backend computes in one piece (a greedy step on the device) under
+     * forward's rules: returns the sequence's cache, holding exactly {@code pos} positions and with
+     * room for one more; {@link #stepDone} records the position afterwards. Not for a stage whose
+     * exit head has a layer (that head must see every position).
+     */
+    protected final C cacheForStep(long seq, int pos) {
+        if (spec.drafts() && headHasLayer()) throw new IllegalStateException(spec + ": a one-piece step would skip the exit head's layer");
+        C cache = caches.get(seq);
+        if (cache == null) cache = caches.put(seq, newCache(spec.layers().count()));
+        requireAt(cache, seq, pos, false);
+        budgetFor(cache, seq, pos + 1);
+        cache.reserve(pos + 1);
+        return cache;
+    }
+
+    /** After a {@link #cacheForStep} step: the cache holds position {@code pos}. */
+    protected final void stepDone(C cache, int pos) {
+        cache.setLength(pos + 1);
+    }
+
     @Override
     public final void draft(long seq, int startPos, int rows, float[] hidden, float[] logits) {
         if (!spec.drafts()) throw new IllegalStateException(spec + " has no exit head");
