@@ -338,8 +338,6 @@ class Check:
         qd, out = self.d.put(q), self.d.alloc(n * heads * hd * 4)
         blocks = kvh * chunks * n
         splits = max(1, min(-(-2 * self.d.sms // blocks), -(-context // ATTN_TILE)))
-        split_positions = -(-(-(-context // splits)) // ATTN_TILE) * ATTN_TILE
-        splits = -(-context // split_positions)
         partial = self.d.alloc(n * heads * splits * (hd + 2) * 4)
         tickets = self.d.alloc(n * kvh * chunks * 4)
         self.d.call("cuMemsetD32_v2", ctypes.c_uint64(tickets), ctypes.c_uint(0), ctypes.c_size_t(n * kvh * chunks))
@@ -347,7 +345,7 @@ class Check:
         scale = 1 / math.sqrt(hd)
 
         def run(r):
-            self.d.launch(self.k["attention"], [out, qd, tables[r % c], partial, tickets, 0, heads, kvh, hd, hpb, split_positions, splits, scale, 1],
+            self.d.launch(self.k["attention"], [out, qd, tables[r % c], partial, tickets, 0, heads, kvh, hd, hpb, splits, scale, 1],
                           (kvh * chunks * splits, n), ATTN_THREADS)
 
         run(0)
@@ -386,8 +384,6 @@ class Check:
         x = self.d.put(self.rng.standard_normal((1, dim), dtype=np.float32))
         q, att, hb = self.d.alloc(qdim * 4), self.d.alloc(qdim * 4), self.d.alloc(ffn * 4)
         splits = max(1, min(-(-2 * self.d.sms // (kvh * chunks)), -(-context // ATTN_TILE)))
-        sp = -(-(-(-context // splits)) // ATTN_TILE) * ATTN_TILE
-        splits = -(-context // sp)
         partial, tickets = self.d.alloc(heads * splits * (hd + 2) * 4), self.d.alloc(kvh * chunks * 4)
         self.d.call("cuMemsetD32_v2", ctypes.c_uint64(tickets), ctypes.c_uint(0), ctypes.c_size_t(kvh * chunks))
         grid = self.gemv_grid
@@ -396,7 +392,7 @@ class Check:
             for l in range(layers):
                 self.d.launch(self.k["qkv_bf16"], [q, w["wq"][l], w["wk"][l], w["wv"][l], x, g, self.eps, 0, 0, 0, cd, sd, tab, l, dim, heads, kvh, hd,
                                                    1, 1], (grid((qdim + 2 * kvdim) // 2), 1), GEMV_WARPS * 32)
-                self.d.launch(self.k["attention"], [att, q, tab, partial, tickets, l, heads, kvh, hd, hpb, sp, splits, 1 / math.sqrt(hd), 1],
+                self.d.launch(self.k["attention"], [att, q, tab, partial, tickets, l, heads, kvh, hd, hpb, splits, 1 / math.sqrt(hd), 1],
                               (kvh * chunks * splits, 1), ATTN_THREADS)
                 self.d.launch(self.k["gemv_bf16"], [x, w["wo"][l], att, 0, 0.0, dim, qdim, 1, dim, 1], (grid(dim), 1), GEMV_WARPS * 32)
                 self.d.launch(self.k["gate_up_bf16"], [hb, w["gate"][l], w["up"][l], x, g, self.eps, ffn, dim, 1], (grid(ffn), 1), GEMV_WARPS * 32)

@@ -59,9 +59,11 @@ __device__ __forceinline__ void ppsd_kv_load8(const PpsdRowSlot& slot, long long
 // g(h) = h / (heads / kv_heads).
 //
 // Grid (kv_heads * chunks * splits, n): a block serves `heads_per_block` query heads of one KV
-// head's group (chunk c of it) for row t, over positions [s * split_positions, (s + 1) *
-// split_positions) of split s, so a decode step of one row still spreads over many SMs (the host
-// picks splits to give about two blocks per SM). Each key row is loaded once (16-byte loads) for
+// head's group (chunk c of it) for row t, over split s of the row's positions 0..pos_t: splits of
+// whole 32-position tiles, as even as that allows, computed here from the row's position (so the
+// arguments do not change from step to step, and one captured graph serves every decode step;
+// splits past the row's context are empty). A decode step of one row still spreads over many SMs:
+// the host picks splits to give about two blocks per SM. Each key row is loaded once (16-byte loads) for
 // all the block's query heads. Warps take 32-position tiles; lane j scores position j; the warp
 // keeps a running max / sum / weighted value sum per head (online softmax). The block merges its
 // warps; with one split it writes `out`, otherwise its partial (max, sum, values) to `partial`,
@@ -69,7 +71,7 @@ __device__ __forceinline__ void ppsd_kv_load8(const PpsdRowSlot& slot, long long
 // the splits. Head dimensions up to PPSD_MAX_HEAD_DIM, heads_per_block * head_dim up to
 // PPSD_ATTN_MAX_DIMS (both checked on the host).
 PPSD_KERNEL void attention(float* out, const float* q, const PpsdRowSlot* table, float* partial, int* tickets, int layer, int heads,
-                           int kv_heads, int head_dim, int heads_per_block, int split_positions, int splits, float scale, int kv_bf16) {
+                           int kv_heads, int head_dim, int heads_per_block, int splits, float scale, int kv_bf16) {
     __shared__ float qs[PPSD_ATTN_MAX_DIMS];
     __shared__ float probs[PPSD_ATTN_WARPS][PPSD_ATTN_MAX_HEADS][PPSD_WARP];
     __shared__ float corrections[PPSD_ATTN_WARPS][PPSD_ATTN_MAX_HEADS];
@@ -84,6 +86,8 @@ PPSD_KERNEL void attention(float* out, const float* q, const PpsdRowSlot* table,
     int lane = threadIdx.x % PPSD_WARP, warp = threadIdx.x / PPSD_WARP;
     int kv_dim = kv_heads * head_dim, kv_off = g * head_dim;
     PpsdRowSlot slot = table[t];
+    int tiles = (slot.pos + PPSD_WARP) / PPSD_WARP;                               // tiles holding positions 0..pos
+    int split_positions = (tiles + splits - 1) / splits * PPSD_WARP;
     int from = s * split_positions, to = min(from + split_positions, slot.pos + 1);  // causal: positions 0..pos
     long long keys = ppsd_kv_offset(slot, layer, 0, 0, kv_dim) + kv_off, values = ppsd_kv_offset(slot, layer, 1, 0, kv_dim) + kv_off;
 

@@ -27,8 +27,28 @@ struct CUctx_st {
     int device;
     int retains;
 };
+// Work recorded while a stream captures (cuStreamBeginCapture .. cuStreamEndCapture), replayed by
+// cuGraphLaunch: kernel launches with a copy of their parameter buffer, and copies whose source is
+// read when the graph runs (as a real memcpy node reads it).
+struct GraphOp {
+    const ppsd_emu::KernelInfo* kernel;  // null for a copy
+    std::vector<unsigned char> params;
+    dim3 grid, block;
+    void* dst;
+    const void* src;
+    size_t bytes;
+    int direction;  // copies: 0 host to device, 1 device to host, 2 device to device
+};
 struct CUstream_st {
     int id;
+    bool capturing;
+    std::vector<GraphOp> captured;
+};
+struct CUgraph_st {
+    std::vector<GraphOp> ops;
+};
+struct CUgraphExec_st {
+    std::vector<GraphOp> ops;
 };
 struct CUevent_st {
     std::chrono::steady_clock::time_point time;
@@ -55,7 +75,9 @@ std::string last_error;
 
 // What the backend asked of the driver, for tests that hold it to a budget per decoded token
 // (read and reset through ppsd_emu_counters). Counted only for calls that succeed.
-enum Counter { LAUNCHES, HTOD_COPIES, HTOD_BYTES, DTOH_COPIES, DTOH_BYTES, DTOD_COPIES, SYNCHRONIZATIONS, COUNTERS };
+enum Counter { LAUNCHES, HTOD_COPIES, HTOD_BYTES, DTOH_COPIES, DTOH_BYTES, DTOD_COPIES, SYNCHRONIZATIONS, GRAPH_LAUNCHES, COUNTERS };
+// Set through ppsd_emu_refuse_graphs: stream capture then fails as on a driver without graph support.
+bool refuse_graphs = false;
 unsigned long long counters[COUNTERS];
 void count(Counter c, unsigned long long by = 1) { __atomic_fetch_add(&counters[c], by, __ATOMIC_RELAXED); }
 
@@ -135,6 +157,44 @@ CUresult copy(void* dst, const void* src, size_t bytes) {
     return CUDA_SUCCESS;
 }
 
+CUstream_st* capturing_stream = nullptr;
+
+// The kernel's pointer parameters must point into live device allocations (or be null).
+CUresult check_pointers(const ppsd_emu::KernelInfo& k, std::vector<unsigned char>& buffer, const std::string& who) {
+    for (size_t i = 0; i < k.params.size(); i++) {
+        if (!k.params[i].pointer) continue;
+        uintptr_t p;
+        std::memcpy(&p, buffer.data() + k.params[i].offset, sizeof p);
+        std::string problem = ppsd_emu::check_device_pointer(p);
+        if (!problem.empty()) return failure(CUDA_ERROR_INVALID_VALUE, who + "parameter " + std::to_string(i) + ": " + problem);
+    }
+    return CUDA_SUCCESS;
+}
+
+// Runs a kernel over its grid with the parameter values in `buffer`, then checks the canaries of
+// everything its pointers reach (a kernel can only reach memory through its pointer parameters).
+CUresult run_launch(const ppsd_emu::KernelInfo& k, std::vector<unsigned char>& buffer, dim3 grid, dim3 block, const std::string& who) {
+    if (CUresult r = check_pointers(k, buffer, who)) return r;
+    std::vector<void*> args(k.params.size());
+    for (size_t i = 0; i < k.params.size(); i++) args[i] = buffer.data() + k.params[i].offset;
+    std::string error = ppsd_emu::run_grid(k, args.data(), grid, block);
+    if (!error.empty()) return failure(CUDA_ERROR_LAUNCH_FAILED, who + error);
+    for (size_t i = 0; i < k.params.size(); i++) {
+        if (!k.params[i].pointer) continue;
+        uintptr_t p;
+        std::memcpy(&p, buffer.data() + k.params[i].offset, sizeof p);
+        if (p == 0) continue;
+        std::string damage = ppsd_emu::check_canaries(p);
+        if (!damage.empty()) return failure(CUDA_ERROR_ILLEGAL_ADDRESS, who + damage);
+    }
+    return CUDA_SUCCESS;
+}
+
+CUresult record_copy(CUstream_st* stream, void* dst, const void* src, size_t bytes, int direction) {
+    stream->captured.push_back(GraphOp{nullptr, {}, dim3{0, 0, 0}, dim3{0, 0, 0}, dst, src, bytes, direction});
+    return CUDA_SUCCESS;
+}
+
 }  // namespace
 
 extern "C" {
@@ -147,11 +207,18 @@ const char* ppsd_emu_last_error() {
     return copy.c_str();
 }
 
-// Emulator-only: copies the counters (launches, host-to-device copies and bytes, device-to-host
-// copies and bytes, device-to-device copies, synchronizations) into out[0..n) and zeroes them.
+// Emulator-only: copies the counters (kernel launches, host-to-device copies and bytes,
+// device-to-host copies and bytes, device-to-device copies, synchronizations, graph launches) into
+// out[0..n) and zeroes them. Copies and kernels that run as graph nodes count as copies, not as
+// launches: a launch is a call the host makes.
 int ppsd_emu_counters(unsigned long long* out, int n) {
     for (int i = 0; i < n && i < COUNTERS; i++) out[i] = __atomic_exchange_n(&counters[i], 0ull, __ATOMIC_RELAXED);
     return COUNTERS;
+}
+
+// Emulator-only: makes cuStreamBeginCapture fail (refuse != 0) or work again, to test fallbacks.
+void ppsd_emu_refuse_graphs(int refuse) {
+    refuse_graphs = refuse != 0;
 }
 
 CUresult cuInit(unsigned int flags) {
@@ -261,6 +328,7 @@ CUresult cuCtxGetDevice(CUdevice* device) {
 
 CUresult cuCtxSynchronize() {
     REQUIRE_CONTEXT();
+    if (capturing_stream != nullptr) return failure(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "cuCtxSynchronize: a stream is capturing a graph");
     std::string damage = ppsd_emu::check_canaries(0);
     count(SYNCHRONIZATIONS);
     return damage.empty() ? CUDA_SUCCESS : failure(CUDA_ERROR_ILLEGAL_ADDRESS, "cuCtxSynchronize: " + damage);
@@ -270,7 +338,7 @@ CUresult cuStreamCreate(CUstream* stream, unsigned int flags) {
     REQUIRE_CONTEXT();
     (void) flags;
     static int next_id = 1;
-    *stream = new CUstream_st{next_id++};
+    *stream = new CUstream_st{next_id++, false, {}};
     return CUDA_SUCCESS;
 }
 
@@ -282,6 +350,7 @@ CUresult cuStreamDestroy(CUstream stream) {
 
 CUresult cuStreamSynchronize(CUstream stream) {
     REQUIRE_CONTEXT();
+    if (stream != nullptr && stream->capturing) return failure(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "cuStreamSynchronize: the stream is capturing a graph");
     (void) stream;  // work ran when it was enqueued
     std::string damage = ppsd_emu::check_canaries(0);
     count(SYNCHRONIZATIONS);
@@ -361,7 +430,7 @@ CUresult cuMemcpyHtoD(CUdeviceptr dst, const void* src, size_t bytes) {
 }
 
 CUresult cuMemcpyHtoDAsync(CUdeviceptr dst, const void* src, size_t bytes, CUstream stream) {
-    (void) stream;
+    if (stream != nullptr && stream->capturing) return record_copy(stream, reinterpret_cast<void*>(dst), src, bytes, 0);
     return cuMemcpyHtoD(dst, src, bytes);
 }
 
@@ -374,7 +443,7 @@ CUresult cuMemcpyDtoH(void* dst, CUdeviceptr src, size_t bytes) {
 }
 
 CUresult cuMemcpyDtoHAsync(void* dst, CUdeviceptr src, size_t bytes, CUstream stream) {
-    (void) stream;
+    if (stream != nullptr && stream->capturing) return record_copy(stream, dst, reinterpret_cast<const void*>(src), bytes, 1);
     return cuMemcpyDtoH(dst, src, bytes);
 }
 
@@ -387,7 +456,7 @@ CUresult cuMemcpyDtoD(CUdeviceptr dst, CUdeviceptr src, size_t bytes) {
 }
 
 CUresult cuMemcpyDtoDAsync(CUdeviceptr dst, CUdeviceptr src, size_t bytes, CUstream stream) {
-    (void) stream;
+    if (stream != nullptr && stream->capturing) return record_copy(stream, reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), bytes, 2);
     return cuMemcpyDtoD(dst, src, bytes);
 }
 
@@ -456,7 +525,6 @@ CUresult cuModuleGetFunction(CUfunction* function, CUmodule module, const char* 
 CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
                         unsigned int bz, unsigned int shared_bytes, CUstream stream, void** kernel_params, void** extra) {
     REQUIRE_CONTEXT();
-    (void) stream;
     const ppsd_emu::KernelInfo& k = *f->kernel;
     std::string who = "cuLaunchKernel(" + k.name + k.signature() + "): ";
     if (gx == 0 || gy == 0 || gz == 0 || bx == 0 || by == 0 || bz == 0 || gy > 65535 || gz > 65535) {
@@ -499,27 +567,79 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned
         return failure(CUDA_ERROR_INVALID_VALUE, who + "no parameters given");
     }
 
-    std::vector<void*> args(k.params.size());
-    std::vector<uintptr_t> pointers;
-    for (size_t i = 0; i < k.params.size(); i++) {
-        args[i] = buffer.data() + k.params[i].offset;
-        if (k.params[i].pointer) {
-            uintptr_t p;
-            std::memcpy(&p, args[i], sizeof p);
-            std::string problem = ppsd_emu::check_device_pointer(p);
-            if (!problem.empty()) return failure(CUDA_ERROR_INVALID_VALUE, who + "parameter " + std::to_string(i) + ": " + problem);
-            if (p != 0) pointers.push_back(p);
-        }
+    if (stream != nullptr && stream->capturing) {
+        // Checked now (a bad pointer fails the capture, as on a device), run by cuGraphLaunch.
+        if (CUresult r = check_pointers(k, buffer, who)) return r;
+        stream->captured.push_back(GraphOp{&k, buffer, dim3{gx, gy, gz}, dim3{bx, by, bz}, nullptr, nullptr, 0, 0});
+        return CUDA_SUCCESS;
     }
-
-    std::string error = ppsd_emu::run_grid(k, args.data(), dim3{gx, gy, gz}, dim3{bx, by, bz});
-    if (!error.empty()) return failure(CUDA_ERROR_LAUNCH_FAILED, who + error);
-    // A kernel can only reach memory through its pointer parameters; check what they point into.
-    for (uintptr_t p : pointers) {
-        std::string damage = ppsd_emu::check_canaries(p);
-        if (!damage.empty()) return failure(CUDA_ERROR_ILLEGAL_ADDRESS, who + damage);
-    }
+    if (CUresult r = run_launch(k, buffer, dim3{gx, gy, gz}, dim3{bx, by, bz}, who)) return r;
     count(LAUNCHES);
+    return CUDA_SUCCESS;
+}
+
+// Graphs: a capture records the stream's launches and copies (nothing runs), instantiation copies
+// the record, a launch replays it in order; kernels and copies are checked again when they run.
+CUresult cuStreamBeginCapture(CUstream stream, CUstreamCaptureMode mode) {
+    REQUIRE_CONTEXT();
+    (void) mode;
+    if (refuse_graphs) return failure(CUDA_ERROR_NOT_SUPPORTED, "cuStreamBeginCapture: graphs refused (ppsd_emu_refuse_graphs)");
+    if (stream == nullptr) return failure(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "cuStreamBeginCapture: the legacy stream cannot be captured");
+    if (capturing_stream != nullptr) return failure(CUDA_ERROR_ILLEGAL_STATE, "cuStreamBeginCapture: another stream is capturing (the emulator captures one at a time)");
+    stream->capturing = true;
+    stream->captured.clear();
+    capturing_stream = stream;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuStreamEndCapture(CUstream stream, CUgraph* graph) {
+    REQUIRE_CONTEXT();
+    if (stream == nullptr || !stream->capturing) return failure(CUDA_ERROR_ILLEGAL_STATE, "cuStreamEndCapture: the stream is not capturing");
+    *graph = new CUgraph_st{std::move(stream->captured)};
+    stream->captured.clear();
+    stream->capturing = false;
+    capturing_stream = nullptr;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuGraphInstantiate(CUgraphExec* exec, CUgraph graph, unsigned long long flags) {
+    REQUIRE_CONTEXT();
+    (void) flags;
+    if (graph == nullptr) return failure(CUDA_ERROR_INVALID_VALUE, "cuGraphInstantiate: no graph");
+    *exec = new CUgraphExec_st{graph->ops};
+    return CUDA_SUCCESS;
+}
+
+CUresult cuGraphLaunch(CUgraphExec exec, CUstream stream) {
+    REQUIRE_CONTEXT();
+    if (exec == nullptr) return failure(CUDA_ERROR_INVALID_VALUE, "cuGraphLaunch: no graph");
+    if (stream != nullptr && stream->capturing) return failure(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "cuGraphLaunch: into a capturing stream");
+    for (GraphOp& op : exec->ops) {
+        CUresult r;
+        if (op.kernel != nullptr) {
+            r = run_launch(*op.kernel, op.params, op.grid, op.block, "cuGraphLaunch(" + op.kernel->name + "): ");
+        } else if (op.direction == 0) {
+            r = cuMemcpyHtoD(reinterpret_cast<CUdeviceptr>(op.dst), op.src, op.bytes);
+        } else if (op.direction == 1) {
+            r = cuMemcpyDtoH(op.dst, reinterpret_cast<CUdeviceptr>(op.src), op.bytes);
+        } else {
+            r = cuMemcpyDtoD(reinterpret_cast<CUdeviceptr>(op.dst), reinterpret_cast<CUdeviceptr>(op.src), op.bytes);
+        }
+        if (r != CUDA_SUCCESS) return r;
+    }
+    count(GRAPH_LAUNCHES);
+    return CUDA_SUCCESS;
+}
+
+CUresult cuGraphExecDestroy(CUgraphExec exec) {
+    REQUIRE_CONTEXT();
+    delete exec;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuGraphDestroy(CUgraph graph) {
+    REQUIRE_CONTEXT();
+    delete graph;
     return CUDA_SUCCESS;
 }
 
@@ -538,6 +658,9 @@ CUresult cuGetErrorName(CUresult error, const char** name) {
         case CUDA_ERROR_NOT_FOUND: *name = "CUDA_ERROR_NOT_FOUND"; break;
         case CUDA_ERROR_ILLEGAL_ADDRESS: *name = "CUDA_ERROR_ILLEGAL_ADDRESS"; break;
         case CUDA_ERROR_LAUNCH_FAILED: *name = "CUDA_ERROR_LAUNCH_FAILED"; break;
+        case CUDA_ERROR_NOT_SUPPORTED: *name = "CUDA_ERROR_NOT_SUPPORTED"; break;
+        case CUDA_ERROR_ILLEGAL_STATE: *name = "CUDA_ERROR_ILLEGAL_STATE"; break;
+        case CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED: *name = "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED"; break;
         default: *name = nullptr; return CUDA_ERROR_INVALID_VALUE;
     }
     return CUDA_SUCCESS;

@@ -4,10 +4,21 @@ import static io.ppsd.cuda.DriverCall.check;
 import static org.bytedeco.cuda.global.cudart.cuMemcpyDtoHAsync;
 import static org.bytedeco.cuda.global.cudart.cuMemcpyHtoDAsync;
 import static org.bytedeco.cuda.global.cudart.cuMemsetD32;
+import static org.bytedeco.cuda.global.cudart.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL;
+import static org.bytedeco.cuda.global.cudart.cuGraphDestroy;
+import static org.bytedeco.cuda.global.cudart.cuGraphExecDestroy;
+import static org.bytedeco.cuda.global.cudart.cuGraphInstantiate;
+import static org.bytedeco.cuda.global.cudart.cuGraphLaunch;
+import static org.bytedeco.cuda.global.cudart.cuStreamBeginCapture;
+import static org.bytedeco.cuda.global.cudart.cuStreamEndCapture;
 
 import io.ppsd.runtime.model.ModelConfig;
 import io.ppsd.runtime.model.RopeFrequencies;
 import io.ppsd.runtime.stage.LayerStackExecutor;
+import org.bytedeco.cuda.cudart.CUgraphExec_st;
+import org.bytedeco.cuda.cudart.CUgraph_st;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The LLaMA decoder computation as a sequence of kernel launches on one device, for up to
@@ -27,6 +38,8 @@ import io.ppsd.runtime.stage.LayerStackExecutor;
  * allocated once; a token allocates nothing.
  */
 final class CudaForward implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(CudaForward.class);
+
     private final CudaDevice device;
     private final KernelLaunch launch;
     private final int dim, qDim, kvDim, ffDim, heads, kvHeads, headDim, vocab, maxBatch;
@@ -58,8 +71,16 @@ final class CudaForward implements AutoCloseable {
     private boolean stagingBusy;
     /** Rows bound by the last {@link #bind}, and one past the largest position among them. */
     private int boundRows, boundEnd;
+    /** The greedy step as a CUDA graph (null until captured); the rotary tables it was captured with. */
+    private CUgraphExec_st greedyGraph;
+    private int ropeVersion, greedyGraphRope;
+    /** Whether the greedy step replays a graph; off by configuration or after a capture failed (then direct launches). */
+    private boolean graphs;
+    /** True while a greedy step queues its launches: they take arguments that hold for every step (a graph may capture them). */
+    private boolean stepInvariant;
 
-    CudaForward(ModelConfig c, CudaDevice device, KernelLaunch launch, DeviceWeights weights, int maxBatch, boolean needsLogits, KvDtype kvDtype) {
+    CudaForward(ModelConfig c, CudaDevice device, KernelLaunch launch, DeviceWeights weights, int maxBatch, boolean needsLogits, KvDtype kvDtype,
+                boolean graphs) {
         if (c.headDim() > Kernel.MAX_HEAD_DIM) {
             throw new IllegalArgumentException("head_dim " + c.headDim() + " exceeds the attention kernel's limit of " + Kernel.MAX_HEAD_DIM);
         }
@@ -79,6 +100,7 @@ final class CudaForward implements AutoCloseable {
         this.rope = RopeFrequencies.of(c);
         this.maxPositions = c.maxPositions();
         this.kvDtype = kvDtype;
+        this.graphs = graphs;
         this.sms = Math.max(1, device.properties().multiprocessors());
         int group = heads / kvHeads;
         this.headsPerBlock = Math.min(group, Math.min(Kernel.ATTENTION_MAX_HEADS, Kernel.ATTENTION_MAX_DIMS / headDim));
@@ -181,15 +203,75 @@ final class CudaForward implements AutoCloseable {
     int greedyStep(DeviceMatrix embedding, DeviceLayer[] layers, DeviceBuffer norm, DeviceMatrix head, int token) {
         if (boundRows != 1) throw new IllegalStateException("a greedy step computes one bound row, " + boundRows + " bound");
         ioStage.putInt(tableBytes, token);
-        uploadHeader();
-        launchEmbed(embedding, 1);
-        for (int l = 0; l < layers.length; l++) layer(layers[l], l, 1);
-        logits(norm, head, 0, 1);
-        launch.of(Kernel.ARGMAX).ptr(choice.address()).ptr(choice.address() + Integer.BYTES).ptr(logits).i(head.rows()).run(1, 1, 256);
-        check(cuMemcpyDtoHAsync(choiceStage.pointer(), choice.address(), 8, device.stream()), "cuMemcpyDtoHAsync");
+        boolean replay = graphs && (greedyGraph != null && greedyGraphRope == ropeVersion || captureGreedyStep(embedding, layers, norm, head));
+        if (replay) {
+            check(cuGraphLaunch(greedyGraph, device.stream()), "cuGraphLaunch");
+        } else {
+            greedyStepLaunches(embedding, layers, norm, head);
+        }
+        stagingBusy = true;
         device.synchronize();
         stagingBusy = false;
         return choiceStage.getInt(0);
+    }
+
+    /** What a greedy step queues: the header copy, embedding, layers, LM head, argmax, the 8-byte copy back. */
+    private void greedyStepLaunches(DeviceMatrix embedding, DeviceLayer[] layers, DeviceBuffer norm, DeviceMatrix head) {
+        stepInvariant = true;
+        try {
+            uploadHeader();
+            launchEmbed(embedding, 1);
+            for (int l = 0; l < layers.length; l++) layer(layers[l], l, 1);
+            logits(norm, head, 0, 1);
+            launch.of(Kernel.ARGMAX).ptr(choice.address()).ptr(choice.address() + Integer.BYTES).ptr(logits).i(head.rows()).run(1, 1, 256);
+            check(cuMemcpyDtoHAsync(choiceStage.pointer(), choice.address(), 8, device.stream()), "cuMemcpyDtoHAsync");
+        } finally {
+            stepInvariant = false;
+        }
+    }
+
+    /**
+     * Captures the greedy step as a graph that every later step replays: its launches read the
+     * token, positions and cache addresses from the header copied in at the start, and attention
+     * uses the split count of the longest context, so no argument changes from step to step. Only
+     * a regrowth of the rotary tables (new addresses) makes a new capture. On any failure the step
+     * falls back to direct launches for good, with one warning.
+     */
+    private boolean captureGreedyStep(DeviceMatrix embedding, DeviceLayer[] layers, DeviceBuffer norm, DeviceMatrix head) {
+        if (greedyGraph != null) {
+            check(cuGraphExecDestroy(greedyGraph), "cuGraphExecDestroy");
+            greedyGraph = null;
+        }
+        int r = cuStreamBeginCapture(device.stream(), CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
+        if (r != 0) return graphsUnavailable("cuStreamBeginCapture", r);
+        CUgraph_st graph = new CUgraph_st();
+        try {
+            greedyStepLaunches(embedding, layers, norm, head);
+        } catch (CudaException e) {
+            cuStreamEndCapture(device.stream(), graph);
+            if (!graph.isNull()) cuGraphDestroy(graph);
+            return graphsUnavailable("capturing a launch: " + e.getMessage(), 0);
+        }
+        r = cuStreamEndCapture(device.stream(), graph);
+        if (r != 0) return graphsUnavailable("cuStreamEndCapture", r);
+        CUgraphExec_st exec = new CUgraphExec_st();
+        r = cuGraphInstantiate(exec, graph, 0);
+        cuGraphDestroy(graph);
+        if (r != 0) return graphsUnavailable("cuGraphInstantiate", r);
+        greedyGraph = exec;
+        greedyGraphRope = ropeVersion;
+        return true;
+    }
+
+    private boolean graphsUnavailable(String call, int result) {
+        graphs = false;
+        log.warn("CUDA graphs unavailable ({}{}): greedy steps use direct launches from now on", call, result == 0 ? "" : ": " + DriverCall.errorName(result));
+        return false;
+    }
+
+    /** Whether greedy steps replay a captured graph (false before the first step, when configured off, or after a failed capture). */
+    boolean replaysGraphs() {
+        return graphs && greedyGraph != null;
     }
 
     /** The logit of the token the last greedy step chose (NaN: the row held a NaN or +inf). */
@@ -302,11 +384,11 @@ final class CudaForward implements AutoCloseable {
 
     /** att = softmax(q·K/√d)·V over each bound row's positions [0, pos], causal; split over positions. */
     private void attention(int layer, int n) {
-        int splits = splits(n, boundEnd);
-        int splitPositions = ceilDiv(ceilDiv(boundEnd, splits), Kernel.ATTENTION_TILE) * Kernel.ATTENTION_TILE;
-        splits = ceilDiv(boundEnd, splitPositions);
+        // In a greedy step (maybe a captured graph) the split count must not depend on the context:
+        // the most any step uses; the same with or without the graph, so both give the same numbers.
+        int splits = stepInvariant ? splits(n, maxPositions) : splits(n, boundEnd);
         launch.of(Kernel.ATTENTION).ptr(att).ptr(q).ptr(io.address()).ptr(partial).ptr(tickets).i(layer).i(heads).i(kvHeads).i(headDim)
-                .i(headsPerBlock).i(splitPositions).i(splits).f(attnScale).i(kvBf16())
+                .i(headsPerBlock).i(splits).f(attnScale).i(kvBf16())
                 .run(kvHeads * headChunks * splits, n, Kernel.ATTENTION_THREADS);
     }
 
@@ -365,6 +447,7 @@ final class CudaForward implements AutoCloseable {
         ropeCos = upload(cos);
         ropeSin = upload(sin);
         ropePositions = grown;
+        ropeVersion++;
     }
 
     private DeviceBuffer upload(float[] values) {
@@ -415,6 +498,7 @@ final class CudaForward implements AutoCloseable {
 
     @Override
     public void close() {
+        if (greedyGraph != null) cuGraphExecDestroy(greedyGraph);
         for (DeviceBuffer b : new DeviceBuffer[] {io, choice, xb, q, k, v, att, hb, hb2, logits, partial, tickets, ropeCos, ropeSin}) if (b != null) b.close();
         ioStage.close();
         choiceStage.close();

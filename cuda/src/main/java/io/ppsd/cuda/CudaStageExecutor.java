@@ -76,7 +76,7 @@ public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> i
             finalNorm = spec.lmHead() || headNeedsModelHead ? weights.vector(files.tensor("model.norm.weight")) : null;
             lmHead = spec.lmHead() || fullHeadForDrafts ? weights.matrix(files.lmHead()) : null;
             if (spec.lmHead()) progress.loaded(++done, total, "LM head");
-            this.forward = computation = new CudaForward(config, device, launch, weights, settings.maxBatch(), spec.lmHead() || spec.drafts(), settings.kvDtype());
+            this.forward = computation = new CudaForward(config, device, launch, weights, settings.maxBatch(), spec.lmHead() || spec.drafts(), settings.kvDtype(), settings.graphs());
             head = headFile == null ? null : new CudaExitHead(headFile, config, forward, weights, finalNorm, lmHead, files.lmHead());
             if (spec.drafts()) progress.loaded(++done, total, "exit head " + spec.exitHead());
             timer = settings.profile() ? new GpuTimer(device) : null;
@@ -160,6 +160,11 @@ public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> i
             forward.embed(embedding, tokens, off + r0, m);
             forward.download(hidden, r0, m);
         }
+    }
+
+    /** Whether greedy steps replay a captured CUDA graph now (after the first step, unless graphs are off or failed). */
+    boolean replaysGraphs() {
+        return forward.replaysGraphs();
     }
 
     @Override

@@ -27,7 +27,7 @@ enum Kernel {
     GEMM_F16("gemm_f16", "matmul", "pppiiiii"),
     GEMM_BF16("gemm_bf16", "matmul", "pppiiiii"),
     ROPE_KV_APPEND("rope_kv_append", "attention", "ppppppiiiii"),
-    ATTENTION("attention", "attention", "pppppiiiiiiifi"),
+    ATTENTION("attention", "attention", "pppppiiiiiifi"),
     SWIGLU("swiglu", "elementwise", "ppi"),
     RESIDUAL_ADD("residual_add", "elementwise", "ppi"),
     ADD_BIAS("add_bias", "elementwise", "ppii"),

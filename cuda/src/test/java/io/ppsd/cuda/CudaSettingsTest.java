@@ -14,9 +14,9 @@ class CudaSettingsTest {
 
     @Test
     void overridesAreRead() {
-        var config = ConfigFactory.parseString("ppsd.cuda { device = 1, max-batch = 8, kernels = nvrtc, profile = true, kv-cache-dtype = f32 }")
+        var config = ConfigFactory.parseString("ppsd.cuda { device = 1, max-batch = 8, kernels = nvrtc, profile = true, kv-cache-dtype = f32, graphs = off }")
                 .withFallback(ConfigFactory.load());
-        assertEquals(new CudaSettings(1, 8, KernelSource.NVRTC, true, 0.9, KvDtype.F32), CudaSettings.from(config));
+        assertEquals(new CudaSettings(1, 8, KernelSource.NVRTC, true, 0.9, KvDtype.F32, false), CudaSettings.from(config));
         assertEquals(3, CudaSettings.from(config).onDevice(3).device());
     }
 

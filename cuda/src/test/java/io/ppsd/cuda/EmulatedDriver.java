@@ -19,14 +19,14 @@ import java.nio.file.Path;
  * message of the last failed call.
  */
 final class EmulatedDriver {
-    private static MethodHandle lastError, counters;
+    private static MethodHandle lastError, counters, refuseGraphs;
 
     /** What the backend asked of the driver since the last reading (see ppsd_emu_counters in emu_driver.cpp). */
     record Counts(long launches, long hostToDeviceCopies, long hostToDeviceBytes, long deviceToHostCopies, long deviceToHostBytes,
-                  long deviceToDeviceCopies, long synchronizations) {
+                  long deviceToDeviceCopies, long synchronizations, long graphLaunches) {
         @Override
         public String toString() {
-            return launches + " launches, " + hostToDeviceCopies + " H2D copies (" + hostToDeviceBytes + " B), " + deviceToHostCopies
+            return launches + " launches, " + graphLaunches + " graph launches, " + hostToDeviceCopies + " H2D copies (" + hostToDeviceBytes + " B), " + deviceToHostCopies
                     + " D2H copies (" + deviceToHostBytes + " B), " + deviceToDeviceCopies + " D2D copies, " + synchronizations + " synchronizations";
         }
     }
@@ -68,13 +68,28 @@ final class EmulatedDriver {
                 var symbol = SymbolLookup.libraryLookup("libcuda.so.1", Arena.global()).find("ppsd_emu_counters").orElseThrow();
                 counters = Linker.nativeLinker().downcallHandle(symbol, FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
             }
-            MemorySegment out = arena.allocate(ValueLayout.JAVA_LONG, 7);
-            int n = (int) counters.invokeExact(out, 7);
-            if (n != 7) throw new AssertionError("the emulator keeps " + n + " counters, this test reads 7: rebuild it");
+            MemorySegment out = arena.allocate(ValueLayout.JAVA_LONG, 8);
+            int n = (int) counters.invokeExact(out, 8);
+            if (n != 8) throw new AssertionError("the emulator keeps " + n + " counters, this test reads 8: rebuild it");
             long[] c = out.toArray(ValueLayout.JAVA_LONG);
-            return new Counts(c[0], c[1], c[2], c[3], c[4], c[5], c[6]);
+            return new Counts(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]);
         } catch (Throwable e) {
             throw new AssertionError("cannot read the emulator's counters", e);
+        }
+    }
+
+    /** Makes the emulator refuse stream capture (as a driver without graphs would), or allow it again. */
+    @SuppressWarnings("restricted")
+    static synchronized void refuseGraphs(boolean refuse) {
+        requireEmulator();
+        try {
+            if (refuseGraphs == null) {
+                var symbol = SymbolLookup.libraryLookup("libcuda.so.1", Arena.global()).find("ppsd_emu_refuse_graphs").orElseThrow();
+                refuseGraphs = Linker.nativeLinker().downcallHandle(symbol, FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
+            }
+            refuseGraphs.invokeExact(refuse ? 1 : 0);
+        } catch (Throwable e) {
+            throw new AssertionError("cannot reach the emulator's graph switch", e);
         }
     }
 

@@ -101,6 +101,43 @@ class GreedyStepTest {
         }
     }
 
+    /**
+     * The captured graph replays what direct launches compute, bit for bit (the same kernels and
+     * arguments), across cache regrowth (new cache addresses in the row table), context growth
+     * (more attention splits in use) and rotary-table regrowth (a new capture); with capture refused
+     * by the driver the step falls back to direct launches and gives the same tokens.
+     */
+    @Test
+    void theGraphReplaysWhatDirectLaunchesCompute() {
+        RandomCheckpoint checkpoint = RandomCheckpoint.aligned(DType.BF16, 85);
+        try (ModelFiles files = ModelFiles.open(checkpoint.write(models.resolve("graph"), 2))) {
+            var settings = new CudaSettings(0, 32, KernelSource.PTX, false);
+            int[] direct = steps(files, checkpoint, settings.withGraphs(false), false);
+            int[] replayed = steps(files, checkpoint, settings, true);
+            assertArrayEquals(direct, replayed);
+            EmulatedDriver.refuseGraphs(true);
+            try {
+                assertArrayEquals(direct, steps(files, checkpoint, settings, false));
+            } finally {
+                EmulatedDriver.refuseGraphs(false);
+            }
+        }
+    }
+
+    private static int[] steps(ModelFiles files, RandomCheckpoint checkpoint, CudaSettings settings, boolean expectGraph) {
+        try (var stage = new CudaStageExecutor(files, StageSpec.whole(checkpoint.layers()), settings, LoadProgress.NONE)) {
+            int[] prompt = checkpoint.prompt(11, 5);
+            float[] h = new float[prompt.length * checkpoint.hidden()];
+            stage.embed(prompt, 0, prompt.length, h);
+            stage.forward(1, 0, prompt.length, h);
+            int[] tokens = new int[140];  // positions 5..144: past the cache's first capacity (64) and the rotary tables' (128)
+            int token = 3;
+            for (int i = 0; i < tokens.length; i++) tokens[i] = token = stage.greedyStep(1, prompt.length + i, token);
+            assertEquals(expectGraph, stage.replaysGraphs());
+            return tokens;
+        }
+    }
+
     @Test
     void brokenWeightsFailTheStepClearly() throws Exception {
         RandomCheckpoint checkpoint = RandomCheckpoint.aligned(DType.F32, 84);

@@ -104,25 +104,34 @@ class LaunchBudgetTest {
     }
 
     @Test
-    void aGreedyTokenIsOneSmallCopyEachWayAndOneSynchronization() {
-        var settings = new CudaSettings(0, 32, KernelSource.PTX, false);
-        try (var stage = new CudaStageExecutor(files, StageSpec.whole(1), settings, LoadProgress.NONE)) {
-            int[] prompt = shape.prompt(6, 12);
-            float[] h = new float[prompt.length * shape.hidden()];
-            stage.embed(prompt, 0, prompt.length, h);
-            stage.forward(3, 0, prompt.length, h);
-            EmulatedDriver.counts();
-            int token = 9;
-            for (int pos = prompt.length; pos < prompt.length + 3; pos++) {
-                token = stage.greedyStep(3, pos, token);
-                var c = EmulatedDriver.counts();
-                log.info("greedy step at {}: {}", pos, c);
-                assertEquals(1 + LAUNCHES_PER_LAYER + 2, c.launches(), "embedding, the layer, LM head, argmax: " + c);
-                assertEquals(1, c.hostToDeviceCopies(), c.toString());
-                assertTrue(c.hostToDeviceBytes() <= 1024, "the row table and the token id: " + c);
-                assertEquals(1, c.deviceToHostCopies(), c.toString());
-                assertTrue(c.deviceToHostBytes() <= 64, "the token and its logit: " + c);
-                assertEquals(1, c.synchronizations(), c.toString());
+    void aGreedyTokenIsOneGraphLaunchOneSmallCopyEachWayAndOneSynchronization() {
+        for (boolean graphs : new boolean[] {true, false}) {
+            var settings = new CudaSettings(0, 32, KernelSource.PTX, false).withGraphs(graphs);
+            try (var stage = new CudaStageExecutor(files, StageSpec.whole(1), settings, LoadProgress.NONE)) {
+                int[] prompt = shape.prompt(6, 12);
+                float[] h = new float[prompt.length * shape.hidden()];
+                stage.embed(prompt, 0, prompt.length, h);
+                stage.forward(3, 0, prompt.length, h);
+                EmulatedDriver.counts();
+                int token = 9;
+                for (int pos = prompt.length; pos < prompt.length + 3; pos++) {
+                    token = stage.greedyStep(3, pos, token);
+                    var c = EmulatedDriver.counts();
+                    log.info("greedy step at {}, graphs {}: {}", pos, graphs ? "on" : "off", c);
+                    if (graphs) {
+                        assertEquals(0, c.launches(), "kernels run as the graph's nodes: " + c);
+                        assertEquals(1, c.graphLaunches(), c.toString());
+                    } else {
+                        assertEquals(1 + LAUNCHES_PER_LAYER + 2, c.launches(), "embedding, the layer, LM head, argmax: " + c);
+                        assertEquals(0, c.graphLaunches(), c.toString());
+                    }
+                    assertEquals(1, c.hostToDeviceCopies(), c.toString());
+                    assertTrue(c.hostToDeviceBytes() <= 1024, "the row table and the token id: " + c);
+                    assertEquals(1, c.deviceToHostCopies(), c.toString());
+                    assertTrue(c.deviceToHostBytes() <= 64, "the token and its logit: " + c);
+                    assertEquals(1, c.synchronizations(), c.toString());
+                }
+                assertEquals(graphs, stage.replaysGraphs());
             }
         }
     }
