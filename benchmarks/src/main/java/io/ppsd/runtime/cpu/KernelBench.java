@@ -155,7 +155,7 @@ public class KernelBench {
             config = new ModelConfig("llama", 1024, 2816, 1, 16, 4, 64, 32000, 1024, 1e-5f, 10000.0, null, false, 0, new int[] {1}, false, false);
             arena = Arena.ofShared();
             cores = new CoreGroup(1, "jmh");
-            forward = new CpuForward(config, cores, 8);
+            forward = new CpuForward(config, cores, 8, io.ppsd.runtime.model.DType.F32);
             float[] ones = new float[1024];
             java.util.Arrays.fill(ones, 1f);
             w = new LayerWeights(ones, randomMatrix(arena, DType.F32, 1024, 1024, 4), randomMatrix(arena, DType.F32, 256, 1024, 5),
