@@ -33,7 +33,7 @@ KERNEL_JAVA = os.path.join(HERE, "..", "src", "main", "java", "io", "ppsd", "cud
 SHAPES = {
     "8b": dict(dim=4096, heads=32, kv_heads=8, head_dim=128, ffn=14336, vocab=128256, contexts=[512, 4096, 32768],
                rotate_bytes=4 * 60 * 2**20, reps=50, layers=4),
-    "tiny": dict(dim=320, heads=4, kv_heads=2, head_dim=80, ffn=200, vocab=300, contexts=[40, 100],
+    "tiny": dict(dim=320, heads=4, kv_heads=2, head_dim=80, ffn=208, vocab=300, contexts=[40, 100],
                  rotate_bytes=0, reps=2, layers=2),
 }
 GEMV_MAX_TOKENS, GEMV_WARPS = 8, 8
@@ -188,9 +188,10 @@ class Check:
     def __init__(self, shape, modules, driver, reps):
         self.s, self.d, self.reps = shape, driver, reps
         self.rng = np.random.default_rng(20261202)
-        mods = {m: driver.load(modules, m) for m in ("matmul", "qkv", "attention")}
+        mods = {m: driver.load(modules, m) for m in ("matmul", "qkv", "attention", "tensor")}
         self.k = {name: (driver.function(mods[mod], name), name) for mod, names in
-                  (("matmul", ["gemv_bf16", "gate_up_bf16"]), ("qkv", ["qkv_bf16"]), ("attention", ["attention"]))
+                  (("matmul", ["gemv_bf16", "gate_up_bf16", "gemm_bf16"]), ("qkv", ["qkv_bf16"]), ("attention", ["attention"]),
+                   ("tensor", ["gemm_tc_bf16"]))
                   for name in names}
         self.rows = []
         self.failed = []
@@ -209,8 +210,10 @@ class Check:
     def gemv_grid(self, units):
         return max(1, min(-(-units // GEMV_WARPS), 2 * self.d.sms))
 
-    def record(self, name, nbytes, ms, err, bound):
+    def record(self, name, nbytes, ms, err, bound, flops=0):
         gbs = nbytes / (ms / 1e3) / 1e9 if ms > 0 else float("nan")
+        if flops:
+            name += f" [{flops / (ms / 1e3) / 1e12:.1f} TFLOP/s]" if ms > 0 else ""
         share = nbytes / (ms / 1e3) / self.ceiling if ms > 0 and self.ceiling else float("nan")
         ok = err <= bound
         if not ok:
@@ -237,6 +240,28 @@ class Check:
         err = rel_err(self.d.get(out, (n, rows), np.float32), y @ w64.T)
         ms = self.d.time_ms(run, self.reps)
         self.record(f"gemv {label} {rows}x{cols} n={n}{' +norm' if norm else ''}", rows * cols * 2 + n * cols * 4 + n * rows * 4, ms, err, 1e-5)
+
+    def gemm(self, label, rows, cols, n, tensor):
+        """The prefill GEMM: tensor cores (activations split in three BF16 parts) or the SIMT tiles."""
+        if tensor and (rows % 16 or cols % 16):
+            raise ValueError(f"the tensor-core GEMM needs rows and columns in multiples of 16, not {rows}x{cols}")
+        w, w64, copies = self.weights(rows, cols, self.copies(rows * cols * 2))
+        x = self.rng.standard_normal((n, cols), dtype=np.float32)
+        xd, out = self.d.put(x), self.d.alloc(n * rows * 4)
+        self.d.poison(out, n * rows)
+        kernel = self.k["gemm_tc_bf16" if tensor else "gemm_bf16"]
+        grid = (-(-rows // 64), -(-n // 16)) if tensor else (-(-rows // 64), -(-n // 32))
+        block = 128 if tensor else 256
+
+        def run(r):
+            self.d.launch(kernel, [out, copies[r % len(copies)], xd, rows, cols, n, rows, 0], grid, block)
+
+        run(0)
+        self.d.sync()
+        err = rel_err(self.d.get(out, (n, rows), np.float32), x.astype(np.float64) @ w64.T)
+        ms = self.d.time_ms(run, self.reps)
+        self.record(f"gemm {'tensor cores' if tensor else 'SIMT'} {label} {rows}x{cols} n={n}", rows * cols * 2 + n * cols * 4 + n * rows * 4,
+                    ms, err, 1e-5, flops=2 * rows * cols * n)
 
     def gate_up(self, n):
         s = self.s
@@ -431,6 +456,10 @@ def main():
         for n in (1, 4):
             check.qkv(n)
             check.gate_up(n)
+        prefill = 256 if args.shape == "8b" else 40
+        for tensor in (True, False):
+            check.gemm("Wq", qdim, s["dim"], prefill, tensor)
+            check.gemm("Wdown", s["dim"], s["ffn"], prefill, tensor)
         for ctx in s["contexts"]:
             check.attention(ctx, 1)
         check.attention(s["contexts"][-1], 4)

@@ -12,7 +12,7 @@ out=${OUT:-/tmp/ppsd-gpu-check}
 kernels=/tmp/ppsd-kernels
 mkdir -p "$out" "$kernels/sm90" "$kernels/ptx80"
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,memory.total,memory.used --format=csv | tee "$out/nvidia-smi.txt"
-for m in matmul qkv attention; do
+for m in matmul qkv attention tensor; do
   nvcc -cubin -arch=sm_90 -O3 -std=c++17 -I"$src" -Xptxas -v -o "$kernels/sm90/$m.cubin" "$src/$m.cu" 2>> "$out/ptxas.txt"
   nvcc -ptx -arch=compute_80 -O3 -std=c++17 -I"$src" -o "$kernels/ptx80/$m.ptx" "$src/$m.cu"
 done

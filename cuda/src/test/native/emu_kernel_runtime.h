@@ -20,6 +20,7 @@
 #define __forceinline__ inline __attribute__((always_inline))
 #define __noinline__ __attribute__((noinline))
 #define __restrict__ __restrict
+#define __align__(n) __attribute__((aligned(n)))
 // Block-shared memory: one copy per kernel (function-local static) per OS thread. Blocks of a
 // launch run one after another on the launching thread, so each block sees its own copy in turn.
 // Not zeroed between blocks, as on a GPU.
@@ -139,3 +140,79 @@ inline long long min(long long a, long long b) { return a < b ? a : b; }
 inline long long max(long long a, long long b) { return a > b ? a : b; }
 inline float min(float a, float b) { return fminf(a, b); }
 inline float max(float a, float b) { return fmaxf(a, b); }
+
+// Warp matrix operations (mma.h's nvcuda::wmma), for the 16x16x16 BF16 shape the kernels use.
+// Which lane holds which elements is unspecified in CUDA (kernels must not read fragment elements,
+// and ours do not), so here lane 0 of the warp holds the whole tile and does the warp's work:
+// loads, the multiply-accumulate and the store happen on lane 0, the other lanes' calls do nothing
+// (the warp-wide result the API defines, computed once rather than 32 times). BF16 values are
+// widened exactly; products and sums in float.
+struct __nv_bfloat16 {
+    unsigned short bits;
+};
+
+namespace nvcuda {
+namespace wmma {
+struct matrix_a {};
+struct matrix_b {};
+struct accumulator {};
+struct row_major {};
+struct col_major {};
+enum layout_t { mem_row_major, mem_col_major };
+
+template <typename Use, int M, int N, int K, typename T, typename Layout = void>
+struct fragment {
+    float v[16 * 16];  // element (row, column) of the tile at row * 16 + column
+};
+
+inline float widen(__nv_bfloat16 b) {
+    unsigned int u = ((unsigned int) b.bits) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+
+template <typename Use, int M, int N, int K, typename T, typename Layout>
+inline void fill_fragment(fragment<Use, M, N, K, T, Layout>& f, float value) {
+    if (ppsd_emu::lane_id() != 0) return;
+    for (float& e : f.v) e = value;
+}
+
+inline void load_matrix_sync(fragment<matrix_a, 16, 16, 16, __nv_bfloat16, row_major>& a, const __nv_bfloat16* p, unsigned ldm) {
+    if (ppsd_emu::lane_id() != 0) return;
+    for (int r = 0; r < 16; r++)
+        for (int k = 0; k < 16; k++) a.v[r * 16 + k] = widen(p[(long long) r * ldm + k]);
+}
+
+inline void load_matrix_sync(fragment<matrix_b, 16, 16, 16, __nv_bfloat16, col_major>& b, const __nv_bfloat16* p, unsigned ldm) {
+    if (ppsd_emu::lane_id() != 0) return;
+    for (int k = 0; k < 16; k++)
+        for (int c = 0; c < 16; c++) b.v[k * 16 + c] = widen(p[(long long) c * ldm + k]);
+}
+
+template <typename LA, typename LB, typename LC>
+inline void mma_sync(fragment<accumulator, 16, 16, 16, float, LC>& d, const fragment<matrix_a, 16, 16, 16, __nv_bfloat16, LA>& a,
+                     const fragment<matrix_b, 16, 16, 16, __nv_bfloat16, LB>& b, const fragment<accumulator, 16, 16, 16, float, LC>& c) {
+    if (ppsd_emu::lane_id() != 0) return;
+    float out[16 * 16];
+    for (int r = 0; r < 16; r++) {
+        for (int col = 0; col < 16; col++) {
+            float s = c.v[r * 16 + col];
+            for (int k = 0; k < 16; k++) s += a.v[r * 16 + k] * b.v[k * 16 + col];
+            out[r * 16 + col] = s;
+        }
+    }
+    std::memcpy(d.v, out, sizeof out);
+}
+
+template <typename L>
+inline void store_matrix_sync(float* p, const fragment<accumulator, 16, 16, 16, float, L>& c, unsigned ldm, layout_t layout) {
+    if (ppsd_emu::lane_id() != 0) return;
+    for (int r = 0; r < 16; r++)
+        for (int col = 0; col < 16; col++) {
+            long long at = layout == mem_row_major ? (long long) r * ldm + col : (long long) col * ldm + r;
+            p[at] = c.v[r * 16 + col];
+        }
+}
+}  // namespace wmma
+}  // namespace nvcuda

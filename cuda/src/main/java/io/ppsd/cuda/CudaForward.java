@@ -12,6 +12,7 @@ import static org.bytedeco.cuda.global.cudart.cuGraphLaunch;
 import static org.bytedeco.cuda.global.cudart.cuStreamBeginCapture;
 import static org.bytedeco.cuda.global.cudart.cuStreamEndCapture;
 
+import io.ppsd.runtime.model.DType;
 import io.ppsd.runtime.model.ModelConfig;
 import io.ppsd.runtime.model.RopeFrequencies;
 import io.ppsd.runtime.stage.LayerStackExecutor;
@@ -469,10 +470,17 @@ final class CudaForward implements AutoCloseable {
                 .i(accumulate ? 1 : 0).run(gemvGrid(w.rows()), 1, Kernel.GEMV_ROWS_PER_BLOCK * 32);
     }
 
-    /** out[t, r] (+)= W[r, :] · in[t, :]: GEMV for the few tokens of decode and verification, tiled GEMM beyond. */
+    /**
+     * out[t, r] (+)= W[r, :] · in[t, :]: GEMV for the few tokens of decode and verification; beyond,
+     * tensor cores for BF16 weights whose dimensions are multiples of 16 (activations split into
+     * three BF16 parts: F32-accurate), else the tiled SIMT GEMM.
+     */
     private void launchMatmul(DeviceMatrix w, long in, int n, long out, int outStride, boolean accumulate) {
         if (n <= Kernel.GEMV_MAX_TOKENS) {
             gemv(w, in, 0, n, out, outStride, accumulate);
+        } else if (w.dtype() == DType.BF16 && w.rows() % Kernel.TC_TILE == 0 && w.cols() % Kernel.TC_TILE == 0) {
+            launch.of(Kernel.GEMM_TC_BF16).ptr(out).ptr(w.address()).ptr(in).i(w.rows()).i(w.cols()).i(n).i(outStride).i(accumulate ? 1 : 0)
+                    .run(ceilDiv(w.rows(), Kernel.TC_TILE * Kernel.TC_WARPS), ceilDiv(n, Kernel.TC_TILE), Kernel.TC_WARPS * 32);
         } else {
             launch.of(Kernel.gemm(w.dtype())).ptr(out).ptr(w.address()).ptr(in).i(w.rows()).i(w.cols()).i(n).i(outStride).i(accumulate ? 1 : 0)
                     .run(ceilDiv(w.rows(), Kernel.GEMM_TILE_ROWS), ceilDiv(n, Kernel.GEMM_TILE_TOKENS), 256);

@@ -26,6 +26,7 @@ enum Kernel {
     GEMM_F32("gemm_f32", "matmul", "pppiiiii"),
     GEMM_F16("gemm_f16", "matmul", "pppiiiii"),
     GEMM_BF16("gemm_bf16", "matmul", "pppiiiii"),
+    GEMM_TC_BF16("gemm_tc_bf16", "tensor", "pppiiiii"),
     ROPE_KV_APPEND("rope_kv_append", "attention", "ppppppiiiii"),
     ATTENTION("attention", "attention", "pppppiiiiiifi"),
     SWIGLU("swiglu", "elementwise", "ppi"),
@@ -41,6 +42,9 @@ enum Kernel {
     /** GEMM tile: weight rows x tokens per block, 256 threads (PPSD_TILE_ROWS, PPSD_TILE_TOKENS). */
     static final int GEMM_TILE_ROWS = 64;
     static final int GEMM_TILE_TOKENS = 32;
+    /** Tensor-core GEMM (BF16 weights): 16 weight rows per warp, 4 warps per block, 16 tokens per block (tensor.cu). */
+    static final int TC_TILE = 16;
+    static final int TC_WARPS = 4;
     /** Largest head dimension the attention kernel holds in registers (PPSD_MAX_HEAD_DIM). */
     static final int MAX_HEAD_DIM = 256;
     /** Threads of an attention block (PPSD_ATTN_WARPS warps). */
