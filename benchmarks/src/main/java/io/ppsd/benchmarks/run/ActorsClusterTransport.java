@@ -30,8 +30,13 @@ import org.apache.pekko.cluster.typed.Join;
 public class ActorsClusterTransport implements Transport {
     /** Most node processes a pipeline is spread over (the 2–4 JVM nodes). */
     static final int MAX_NODES = 4;
-    /** How long the node JVMs generate before measurements start (their JIT compiles the stage code). */
-    private static final long WARMUP_NANOS = TimeUnit.SECONDS.toNanos(8);
+    /**
+     * How long the node JVMs generate before measurements start: their JIT compiles the stage and
+     * Artery code. 8 s was too short (2026-12-02 07:44–07:56: the same 4-stage row measured
+     * 0.47 of ρ* with 8 s and 0.54 with 40 s, its remote hop 829 → 379 µs; a standalone node's
+     * probes settle only after ~30–60 s of traffic).
+     */
+    private static final long WARMUP_NANOS = TimeUnit.SECONDS.toNanos(40);
 
     /**
      * Where the node JVMs run: on loopback, or each on a host of {@code cluster-configs/testbed.sh}

@@ -17,7 +17,8 @@ import org.apache.pekko.actor.typed.ActorSystem;
  */
 final class ClientDecoder implements Decoder, HopProbing {
     /** Probes per hop measurement (after a discarded warm-up), sent one at a time. */
-    private static final int PROBES = 400, PROBE_WARMUP = 50;
+    /** Probes measured, after PROBE_WARMUP discarded ones: 50 left young node JVMs' hops 2× too slow (see ActorsClusterTransport). */
+    private static final int PROBES = 400, PROBE_WARMUP = 2000;
 
     private final ActorSystem<?> system;
     private final ActorPipelineDecoder decoder;
