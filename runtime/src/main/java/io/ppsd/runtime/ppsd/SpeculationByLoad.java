@@ -17,12 +17,9 @@ package io.ppsd.runtime.ppsd;
  * <p>Per load. Which mode wins depends on how many sequences share the stages (speculation fills
  * stage time that is idle at low load and takes it from other sessions' tokens at high load), so
  * the measurements are kept per <em>load class</em> — the number of decoding sequences at stage 0,
- * in powers of two (1, 2, 3–4, 5–8, …) — and a period counts for the class of its mean load over
- * its measured half, and the next period's mode is chosen for that class (with short requests and closed-loop clients the load changes within almost
- * every period; counting only periods whose load stayed in one class left few, unrepresentative
- * measurements: the 2026-12-02 05:01 concurrency run). A class with nothing measured starts
- * speculating, whatever lighter classes found (a prior from them let one unlucky measurement at a
- * light load set plain decoding for every heavier one in that run). Once both modes
+ * in powers of two (1, 2, 3–4, 5–8, …) — and a period counts for its class only if the load stayed
+ * in it. A class with nothing measured starts in the mode a lighter class found better when that
+ * was plain decoding (speculation only loses more as load grows), else speculating. Once both modes
  * are measured the better one holds and the other is re-measured after an interval that doubles
  * each time it is confirmed worse (from {@value #FIRST_INTERVAL} to {@value #MAX_INTERVAL}
  * periods) and starts over when the order flips: at steady load the worse mode costs at most one
@@ -60,9 +57,7 @@ final class SpeculationByLoad {
     private final LoadClass[] classes = new LoadClass[CLASSES];
     private int mode = SPECULATING;
     private int periodClass = -1;
-    /** Loads seen over the measured half of the period: their sum and count. */
-    private long loadSum;
-    private int loadCalls;
+    private boolean stayedInClass;
     private long periodStart;
     private int calls;
     private long measureStart;
@@ -95,13 +90,16 @@ final class SpeculationByLoad {
      * {@code load} sequences were decoding at stage 0 (by load or not: all of them share the stages).
      */
     void call(int byLoadRows, int load, long now) {
+        int c = loadClass(load);
         if (calls == 0) {
             periodStart = now;
-            if (periodClass < 0) {
-                periodClass = loadClass(load); // the very first period: the load at hand
-                mode = choose(classes[periodClass]);
+            if (c != periodClass) {
+                periodClass = c; // the first call of a period at a new load: choose for it
+                mode = choose(classes[c]);
             }
+            stayedInClass = true;
         }
+        if (c != periodClass) stayedInClass = false;
         if (byLoadRows > 0) active = true;
         calls++;
         boolean longEnough = calls >= PERIOD_CALLS || (calls >= MIN_PERIOD_CALLS && now - periodStart >= PERIOD_NANOS);
@@ -109,39 +107,27 @@ final class SpeculationByLoad {
             measuring = true;
             measureStart = now;
             verdicts = 0;
-            loadSum = 0;
-            loadCalls = 0;
-        }
-        if (measuring) {
-            loadSum += load;
-            loadCalls++;
         }
         if (!longEnough) return;
-        LoadClass chosen = classes[periodClass];
-        int meanClass = loadClass((int) Math.round((double) loadSum / Math.max(1, loadCalls)));
-        LoadClass k = classes[meanClass];
-        boolean check = chosen.checking && k == chosen;
-        chosen.checking = false;
-        if (active && now > measureStart) record(k, verdicts * 1e9 / (now - measureStart), check);
-        // The next period is for the load this one had on average (the load at a period's first call
-        // is often a dip: requests end and the next ones are still being admitted).
-        periodClass = meanClass;
-        mode = choose(k);
+        LoadClass k = classes[periodClass];
+        if (active && stayedInClass && now > measureStart) record(k, verdicts * 1e9 / (now - measureStart));
+        periodClass = c;
+        mode = choose(classes[c]);
         calls = 0;
         active = false;
         measuring = false;
     }
 
-    /** Records {@code rate} for the mode that ran; {@code check}: the period re-measured {@code k}'s worse mode. */
-    private void record(LoadClass k, double rate, boolean check) {
+    private void record(LoadClass k, double rate) {
         int before = k.measured(SPECULATING) && k.measured(PLAIN) ? k.better() : -1;
         double[] r = k.tokensPerSecond;
         r[mode] = Double.isNaN(r[mode]) ? rate : r[mode] + RATE * (rate - r[mode]);
         k.periods++;
         if (!(k.measured(SPECULATING) && k.measured(PLAIN))) return;
-        if (check) {
+        if (k.checking) {
             // The worse mode was re-measured: confirmed worse, wait twice as long next time; better now, start over.
             k.interval = k.better() == before ? Math.min(MAX_INTERVAL, 2 * k.interval) : FIRST_INTERVAL;
+            k.checking = false;
             k.nextCheck = k.periods + k.interval;
         } else if (k.nextCheck < 0) {
             k.nextCheck = k.periods + k.interval; // both modes just got their first measurement
@@ -152,11 +138,21 @@ final class SpeculationByLoad {
     }
 
     private int choose(LoadClass k) {
+        if (!k.measured(SPECULATING) && !k.measured(PLAIN)) return lighterLoadsPreferPlain(k) ? PLAIN : SPECULATING;
         if (!k.measured(SPECULATING)) return SPECULATING;
         if (!k.measured(PLAIN)) return PLAIN;
         int better = k.better();
         k.checking = k.periods >= k.nextCheck;
         return k.checking ? 1 - better : better;
+    }
+
+    /** Whether a lighter load class already measured plain decoding as the better mode. */
+    private boolean lighterLoadsPreferPlain(LoadClass k) {
+        for (LoadClass lighter : classes) {
+            if (lighter == k) return false;
+            if (lighter.measured(SPECULATING) && lighter.measured(PLAIN) && lighter.better() == PLAIN) return true;
+        }
+        return false;
     }
 
     @Override
