@@ -1,5 +1,8 @@
 package io.ppsd.cuda;
 
+import io.ppsd.cuda.check.RandomCheckpoint;
+import io.ppsd.cuda.check.AgreementRun;
+import io.ppsd.cuda.check.BackendPair;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -52,61 +55,8 @@ class CudaMatchesCpuTest {
     @ParameterizedTest(name = "{0}, KV {1}")
     @MethodSource("checkpoints")
     void wholeModelPrefillDecodeVerifyRollback(RandomCheckpoint checkpoint, KvDtype kv) {
-        try (ModelFiles files = ModelFiles.open(write(checkpoint));
-             var pair = new BackendPair(files, StageSpec.whole(checkpoint.layers()), 32, kv)) {
-            int vocab = checkpoint.vocab(), dim = checkpoint.hidden();
-            long seq = 1;
-            int[] prompt = checkpoint.prompt(5, 40);  // more than one batch of 32: two chunks
-
-            float[][] hidden = pair.embed(prompt, 0, prompt.length);
-            assertEquals(0, pair.maxDifference(hidden, prompt.length * dim), "embedding rows are copied exactly");
-            pair.forward(seq, 0, prompt.length, hidden);
-            float[][] logits = pair.logits(hidden, prompt.length);
-            assertTrue(pair.agreement.assertSameGreedy("prefill", logits[0], logits[1], prompt.length, vocab) > prompt.length / 2,
-                    "most prefill rows have a clear greedy token");
-
-            int pos = prompt.length;
-            int next = Sampler.argmax(logits[0], (prompt.length - 1) * vocab, vocab);
-            for (int step = 0; step < 6; step++, pos++) {  // decode: one position at a time (GEMV path)
-                float[][] h = pair.embed(new int[] {next}, 0, 1);
-                pair.forward(seq, pos, 1, h);
-                float[][] l = pair.logits(h, 1);
-                pair.agreement.assertSameGreedy("decode step " + step, l[0], l[1], 1, vocab);
-                next = Sampler.argmax(l[0], 0, vocab);
-            }
-
-            int[] draft = checkpoint.prompt(6, 5);  // verification: five positions in one batch (multi-token GEMV)
-            float[][] h = pair.embed(draft, 0, draft.length);
-            pair.forward(seq, pos, draft.length, h);
-            float[][] l = pair.logits(h, draft.length);
-            pair.agreement.assertSameGreedy("verification", l[0], l[1], draft.length, vocab);
-            pos += draft.length;
-
-            // A second sequence in between must not disturb the first one's cache.
-            int[] other = checkpoint.prompt(7, 12);
-            float[][] o = pair.embed(other, 0, other.length);
-            pair.forward(2, 0, other.length, o);
-            pair.logits(o, other.length);
-
-            // Rollback: drop the last three positions, recompute them with other tokens.
-            pair.truncate(seq, pos - 3);
-            assertEquals(pos - 3, pair.cuda.length(seq));
-            int[] redo = checkpoint.prompt(8, 3);
-            h = pair.embed(redo, 0, redo.length);
-            pair.forward(seq, pos - 3, redo.length, h);
-            l = pair.logits(h, redo.length);
-            pair.agreement.assertSameGreedy("after rollback", l[0], l[1], redo.length, vocab);
-            assertEquals(pos, pair.cuda.length(seq));
-
-            // The cache must hold exactly startPos positions: replaying a position is an error.
-            float[] again = new float[dim];
-            int replayed = pos - 1;
-            assertThrows(IllegalStateException.class, () -> pair.cuda.forward(seq, replayed, 1, again));
-
-            pair.release(seq);
-            assertEquals(0, pair.cuda.length(seq));
-            log.info("{}, KV {}: worst relative difference {}", checkpoint.name(), kv, pair.worst);
-        }
+        double worst = AgreementRun.wholeModel(checkpoint, kv, models.resolve(checkpoint.name() + "-kv-" + kv));
+        log.info("{}, KV {}: worst relative difference {}", checkpoint.name(), kv, worst);
     }
 
     /** Qwen2 (q/k/v biases) and Qwen3 (per-head q/k norms): the runtime's PyTorch-pinned fixtures, prefill and decode. */

@@ -1,5 +1,7 @@
 package io.ppsd.cuda;
 
+import io.ppsd.cuda.check.RandomCheckpoint;
+import io.ppsd.cuda.check.Agreement;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 

@@ -1,5 +1,6 @@
 package io.ppsd.cuda;
 
+import io.ppsd.cuda.check.RandomCheckpoint;
 import io.ppsd.runtime.cpu.CpuStageExecutor;
 import io.ppsd.runtime.decode.Sampler;
 import io.ppsd.runtime.model.DType;

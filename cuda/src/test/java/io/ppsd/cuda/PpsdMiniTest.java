@@ -1,5 +1,6 @@
 package io.ppsd.cuda;
 
+import io.ppsd.cuda.check.BackendPair;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 

@@ -1,7 +1,9 @@
-package io.ppsd.cuda;
+package io.ppsd.cuda.check;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-
+import io.ppsd.cuda.CudaSettings;
+import io.ppsd.cuda.CudaStageExecutor;
+import io.ppsd.cuda.KernelSource;
+import io.ppsd.cuda.KvDtype;
 import io.ppsd.runtime.cpu.CoreGroup;
 import io.ppsd.runtime.cpu.CpuStageExecutor;
 import io.ppsd.runtime.model.DType;
@@ -11,20 +13,21 @@ import io.ppsd.runtime.stage.StageExecutor;
 import io.ppsd.runtime.stage.StageSpec;
 
 /** The same stage on both backends, driven in lockstep; every result is compared. */
-final class BackendPair implements AutoCloseable {
-    final StageExecutor cpu;
-    final CudaStageExecutor cuda;
-    final Agreement agreement;
-    final int dim, vocab;
-    double worst;
+public final class BackendPair implements AutoCloseable {
+    public final StageExecutor cpu;
+    public final CudaStageExecutor cuda;
+    public final Agreement agreement;
+    public final int dim, vocab;
+    /** The largest relative difference seen so far. */
+    public double worst;
 
     /** F32 caches on both backends: the tight bound. */
-    BackendPair(ModelFiles files, StageSpec spec, int cudaBatch) {
+    public BackendPair(ModelFiles files, StageSpec spec, int cudaBatch) {
         this(files, spec, cudaBatch, KvDtype.F32);
     }
 
     /** The CUDA stage caching {@code kv}; the CPU stage rounds its cache the same way, and the bound is {@link Agreement#forKv}. */
-    BackendPair(ModelFiles files, StageSpec spec, int cudaBatch, KvDtype kv) {
+    public BackendPair(ModelFiles files, StageSpec spec, int cudaBatch, KvDtype kv) {
         cpu = new CpuStageExecutor(files, spec, new CoreGroup(1, "cpu"), true, CpuStageExecutor.DEFAULT_MAX_BATCH,
                 kv == KvDtype.BF16 ? DType.BF16 : DType.F32, LoadProgress.NONE);
         cuda = new CudaStageExecutor(files, spec, new CudaSettings(0, cudaBatch, KernelSource.PTX, true).withKvDtype(kv), LoadProgress.NONE);
@@ -33,7 +36,7 @@ final class BackendPair implements AutoCloseable {
         vocab = files.config().vocabSize();
     }
 
-    float[][] embed(int[] tokens, int off, int n) {
+    public float[][] embed(int[] tokens, int off, int n) {
         float[][] h = {new float[n * dim], new float[n * dim]};
         cpu.embed(tokens, off, n, h[0]);
         cuda.embed(tokens, off, n, h[1]);
@@ -41,14 +44,14 @@ final class BackendPair implements AutoCloseable {
     }
 
     /** Runs both, compares, and continues from the CPU's rows so that differences do not compound. */
-    void forward(long seq, int start, int n, float[][] hidden) {
+    public void forward(long seq, int start, int n, float[][] hidden) {
         cpu.forward(seq, start, n, hidden[0]);
         cuda.forward(seq, start, n, hidden[1]);
         note(agreement.assertClose("hidden after forward(" + seq + ", " + start + ", " + n + ")", hidden[0], hidden[1], n * dim));
         System.arraycopy(hidden[0], 0, hidden[1], 0, n * dim);
     }
 
-    float[][] logits(float[][] hidden, int rows) {
+    public float[][] logits(float[][] hidden, int rows) {
         float[][] l = {new float[rows * vocab], new float[rows * vocab]};
         cpu.logits(hidden[0], rows, l[0]);
         cuda.logits(hidden[1], rows, l[1]);
@@ -56,7 +59,7 @@ final class BackendPair implements AutoCloseable {
         return l;
     }
 
-    float[][] draft(long seq, int start, int rows, float[][] hidden) {
+    public float[][] draft(long seq, int start, int rows, float[][] hidden) {
         float[][] l = {new float[vocab], new float[vocab]};
         cpu.draft(seq, start, rows, hidden[0], l[0]);
         cuda.draft(seq, start, rows, hidden[1], l[1]);
@@ -64,19 +67,21 @@ final class BackendPair implements AutoCloseable {
         return l;
     }
 
-    double maxDifference(float[][] values, int count) {
+    public double maxDifference(float[][] values, int count) {
         double d = 0;
         for (int i = 0; i < count; i++) d = Math.max(d, Math.abs(values[0][i] - values[1][i]));
         return d;
     }
 
-    void truncate(long seq, int length) {
+    public void truncate(long seq, int length) {
         cpu.truncate(seq, length);
         cuda.truncate(seq, length);
-        assertEquals(cpu.length(seq), cuda.length(seq));
+        if (cpu.length(seq) != cuda.length(seq)) {
+            throw new AssertionError("after truncate(" + seq + ", " + length + "): CPU holds " + cpu.length(seq) + " positions, CUDA " + cuda.length(seq));
+        }
     }
 
-    void release(long seq) {
+    public void release(long seq) {
         cpu.release(seq);
         cuda.release(seq);
     }

@@ -1,4 +1,4 @@
-package io.ppsd.cuda;
+package io.ppsd.cuda.check;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.ppsd.runtime.model.DType;
@@ -19,29 +19,29 @@ import java.util.SplittableRandom;
  * RandomModel, plus the half-precision dtypes the GPU keeps weights in. Both backends then read the
  * very same (rounded) weights.
  */
-record RandomCheckpoint(int layers, int hidden, int heads, int kvHeads, int headDim, int ffn, int vocab, int maxPositions, DType dtype, long seed) {
+public record RandomCheckpoint(int layers, int hidden, int heads, int kvHeads, int headDim, int ffn, int vocab, int maxPositions, DType dtype, long seed) {
 
     /** Row lengths that are multiples of 8: the kernels' 16-byte vector paths. */
-    static RandomCheckpoint aligned(DType dtype, long seed) {
+    public static RandomCheckpoint aligned(DType dtype, long seed) {
         return new RandomCheckpoint(4, 64, 4, 2, 16, 96, 96, 256, dtype, seed);
     }
 
     /** Odd row lengths (36, 44, head_dim 18): the kernels' scalar tail paths. */
-    static RandomCheckpoint ragged(DType dtype, long seed) {
+    public static RandomCheckpoint ragged(DType dtype, long seed) {
         return new RandomCheckpoint(3, 36, 2, 1, 18, 44, 70, 128, dtype, seed);
     }
 
     /** Wide heads and a long context: attention over several 32-position chunks per warp. */
-    static RandomCheckpoint longContext(DType dtype, long seed) {
+    public static RandomCheckpoint longContext(DType dtype, long seed) {
         return new RandomCheckpoint(2, 128, 2, 1, 64, 128, 64, 512, dtype, seed);
     }
 
-    String name() {
+    public String name() {
         return dtype + "-" + layers + "x" + hidden + "-hd" + headDim;
     }
 
     /** The model alone (no exit heads, no frequency list): for shapes too large to write twice. */
-    Path writeModel(Path dir) {
+    public Path writeModel(Path dir) {
         try {
             Files.createDirectories(dir);
             writeModelFiles(dir, new SplittableRandom(seed));
@@ -68,7 +68,7 @@ record RandomCheckpoint(int layers, int hidden, int heads, int kvHeads, int head
         Files.write(dir.resolve("model.safetensors"), encode(t, shapes));
     }
 
-    Path write(Path dir, int exitLayer) {
+    public Path write(Path dir, int exitLayer) {
         try {
             Files.createDirectories(dir.resolve("exit_heads"));
             var random = new SplittableRandom(seed);
@@ -99,7 +99,7 @@ record RandomCheckpoint(int layers, int hidden, int heads, int kvHeads, int head
         }
     }
 
-    int[] prompt(long promptSeed, int length) {
+    public int[] prompt(long promptSeed, int length) {
         var r = new SplittableRandom(promptSeed);
         int[] p = new int[length];
         for (int i = 0; i < length; i++) p[i] = 2 + r.nextInt(vocab - 2);

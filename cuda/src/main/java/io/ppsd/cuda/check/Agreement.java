@@ -1,8 +1,6 @@
-package io.ppsd.cuda;
+package io.ppsd.cuda.check;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.fail;
-
+import io.ppsd.cuda.KvDtype;
 import io.ppsd.runtime.decode.Sampler;
 
 /**
@@ -17,11 +15,11 @@ import io.ppsd.runtime.decode.Sampler;
  * difference (its FMA contraction and expf are what the emulation's host build approximates), not
  * new ones, so the bound should hold there too.
  */
-record Agreement(double relative) {
-    static final Agreement DEFAULT = new Agreement(2e-5);
+public record Agreement(double relative) {
+    public static final Agreement DEFAULT = new Agreement(2e-5);
 
     /** The bound for a comparison whose caches hold {@code kv} on both sides (BF16: see BF16_KV). */
-    static Agreement forKv(KvDtype kv) {
+    public static Agreement forKv(KvDtype kv) {
         return kv == KvDtype.BF16 ? BF16_KV : DEFAULT;
     }
 
@@ -34,14 +32,14 @@ record Agreement(double relative) {
      * 1e-6 to 2.6e-3 (longContextAttentionMatchesCpu and wholeModelPrefillDecodeVerifyRollback log
      * theirs); greedy tokens must agree wherever the CPU's margin exceeds twice the bound.
      */
-    static final Agreement BF16_KV = new Agreement(0x1p-7);
+    public static final Agreement BF16_KV = new Agreement(0x1p-7);
 
     /**
      * |expected - actual| <= relative * max(1, max |expected|) over the first {@code count} values;
      * an infinite value must be the same infinity on both (−∞: a token a reduced-vocabulary head
      * cannot draft), NaN never passes.
      */
-    double assertClose(String what, float[] expected, float[] actual, int count) {
+    public double assertClose(String what, float[] expected, float[] actual, int count) {
         double scale = 1;
         for (int i = 0; i < count; i++) if (Float.isFinite(expected[i])) scale = Math.max(scale, Math.abs(expected[i]));
         double bound = relative * scale, worst = 0;
@@ -49,7 +47,7 @@ record Agreement(double relative) {
         for (int i = 0; i < count; i++) {
             if (Float.isInfinite(expected[i]) && actual[i] == expected[i]) continue;
             if (!Float.isFinite(actual[i]) || !Float.isFinite(expected[i])) {
-                fail(what + ": CUDA value " + i + " is " + actual[i] + " (CPU " + expected[i] + ")");
+                throw new AssertionError(what + ": CUDA value " + i + " is " + actual[i] + " (CPU " + expected[i] + ")");
             }
             double d = Math.abs(expected[i] - actual[i]);
             if (d > worst) {
@@ -58,7 +56,7 @@ record Agreement(double relative) {
             }
         }
         if (worst > bound) {
-            fail(what + ": CUDA differs from CPU by " + worst + " at " + worstAt + " (CPU " + expected[worstAt] + ", CUDA "
+            throw new AssertionError(what + ": CUDA differs from CPU by " + worst + " at " + worstAt + " (CPU " + expected[worstAt] + ", CUDA "
                     + actual[worstAt] + "), bound " + bound);
         }
         return worst / scale;
@@ -68,7 +66,7 @@ record Agreement(double relative) {
      * Greedy tokens of every row agree wherever the CPU's top-2 margin exceeds twice the allowed
      * difference (closer calls may legitimately flip); returns how many rows were decided.
      */
-    int assertSameGreedy(String what, float[] expected, float[] actual, int rows, int vocab) {
+    public int assertSameGreedy(String what, float[] expected, float[] actual, int rows, int vocab) {
         double scale = 1;
         for (int i = 0; i < rows * vocab; i++) if (Float.isFinite(expected[i])) scale = Math.max(scale, Math.abs(expected[i]));
         int decided = 0;
@@ -78,7 +76,8 @@ record Agreement(double relative) {
             float second = Float.NEGATIVE_INFINITY;
             for (int i = 0; i < vocab; i++) if (i != best) second = Math.max(second, expected[off + i]);
             if (expected[off + best] - second > 2 * relative * scale) {
-                assertEquals(best, Sampler.argmax(actual, off, vocab), what + ": greedy token of row " + r);
+                int got = Sampler.argmax(actual, off, vocab);
+                if (got != best) throw new AssertionError(what + ": greedy token of row " + r + " is " + got + " on CUDA, " + best + " on the CPU");
                 decided++;
             }
         }
