@@ -61,7 +61,9 @@ final class CudaForward implements AutoCloseable {
      */
     private final DeviceBuffer io;
     private final long tableBytes, headerBytes;
-    /** The greedy step's answer on the device: the chosen token id and its logit (NaN: broken logits). */
+    /** Where a decoding step's temperature and uniform number sit in the header (see step). */
+    private final long stepParams;
+    /** A decoding step's answer on the device: the chosen token id and its logit (NaN: broken logits). */
     private final DeviceBuffer choice;
     private final DeviceBuffer xb, q, k, v, att, hb, hb2, logits, partial, tickets;
     private final long partialFloats;
@@ -72,12 +74,12 @@ final class CudaForward implements AutoCloseable {
     private boolean stagingBusy;
     /** Rows bound by the last {@link #bind}, and one past the largest position among them. */
     private int boundRows, boundEnd;
-    /** The greedy step as a CUDA graph (null until captured); the rotary tables it was captured with. */
-    private CUgraphExec_st greedyGraph;
-    private int ropeVersion, greedyGraphRope;
-    /** Whether the greedy step replays a graph; off by configuration or after a capture failed (then direct launches). */
+    /** The decoding step as a CUDA graph (null until captured); the rotary tables it was captured with. */
+    private CUgraphExec_st stepGraph;
+    private int ropeVersion, stepGraphRope;
+    /** Whether the decoding step replays a graph; off by configuration or after a capture failed (then direct launches). */
     private boolean graphs;
-    /** True while a greedy step queues its launches: they take arguments that hold for every step (a graph may capture them). */
+    /** True while a decoding step queues its launches: they take arguments that hold for every step (a graph may capture them). */
     private boolean stepInvariant;
 
     CudaForward(ModelConfig c, CudaDevice device, KernelLaunch launch, DeviceWeights weights, int maxBatch, boolean needsLogits, KvDtype kvDtype,
@@ -109,6 +111,7 @@ final class CudaForward implements AutoCloseable {
         tableBytes = (long) maxBatch * Kernel.ROW_SLOT_BYTES;
         headerBytes = tableBytes + ((long) maxBatch * Integer.BYTES + 15) / 16 * 16;  // the rows stay 16-byte aligned
         io = device.allocate(headerBytes + (long) maxBatch * dim * Float.BYTES);
+        stepParams = io.address() + tableBytes + Integer.BYTES;
         choice = device.allocate(8);
         xb = floats(maxBatch * Math.max(dim, qDim));
         q = floats(maxBatch * qDim);
@@ -196,19 +199,25 @@ final class CudaForward implements AutoCloseable {
     }
 
     /**
-     * A greedy decoding step for the one bound row, on the device: embeds {@code token} (sent with
-     * the row's table entry in one small copy), runs {@code layers}, the final norm and LM head,
-     * and argmax; one 8-byte copy back and one synchronization. Returns the token; its logit is
+     * A decoding step for the one bound row, on the device: embeds {@code token} (sent with the
+     * row's table entry in one small copy), runs {@code layers}, the final norm and LM head, and
+     * choose_token (argmax at temperature 0, else a draw at {@code uniform}); one 8-byte copy back
+     * and one synchronization. Returns the token; its logit is
      * {@link #chosenLogit()} (NaN when a logit was NaN or +inf).
      */
-    int greedyStep(DeviceMatrix embedding, DeviceLayer[] layers, DeviceBuffer norm, DeviceMatrix head, int token) {
-        if (boundRows != 1) throw new IllegalStateException("a greedy step computes one bound row, " + boundRows + " bound");
+    int step(DeviceMatrix embedding, DeviceLayer[] layers, DeviceBuffer norm, DeviceMatrix head, int token, float temperature, double uniform) {
+        if (boundRows != 1) throw new IllegalStateException("a decoding step computes one bound row, " + boundRows + " bound");
         ioStage.putInt(tableBytes, token);
-        boolean replay = graphs && (greedyGraph != null && greedyGraphRope == ropeVersion || captureGreedyStep(embedding, layers, norm, head));
+        // A step has one token: the next two id slots of the header (always there: the ids are padded
+        // to 16 bytes) carry choose_token's temperature (0: greedy) and uniform number. The uniform
+        // is rounded down to a float below 1 (a double just under 1 would round up to 1.0f).
+        ioStage.putInt(stepParams - io.address(), Float.floatToRawIntBits(temperature));
+        ioStage.putInt(stepParams - io.address() + Float.BYTES, Float.floatToRawIntBits(Math.min((float) uniform, Math.nextDown(1f))));
+        boolean replay = graphs && (stepGraph != null && stepGraphRope == ropeVersion || captureStep(embedding, layers, norm, head));
         if (replay) {
-            check(cuGraphLaunch(greedyGraph, device.stream()), "cuGraphLaunch");
+            check(cuGraphLaunch(stepGraph, device.stream()), "cuGraphLaunch");
         } else {
-            greedyStepLaunches(embedding, layers, norm, head);
+            stepLaunches(embedding, layers, norm, head);
         }
         stagingBusy = true;
         device.synchronize();
@@ -216,15 +225,16 @@ final class CudaForward implements AutoCloseable {
         return choiceStage.getInt(0);
     }
 
-    /** What a greedy step queues: the header copy, embedding, layers, LM head, argmax, the 8-byte copy back. */
-    private void greedyStepLaunches(DeviceMatrix embedding, DeviceLayer[] layers, DeviceBuffer norm, DeviceMatrix head) {
+    /** What a decoding step queues: the header copy, embedding, layers, LM head, the token's choice, the 8-byte copy back. */
+    private void stepLaunches(DeviceMatrix embedding, DeviceLayer[] layers, DeviceBuffer norm, DeviceMatrix head) {
         stepInvariant = true;
         try {
             uploadHeader();
             launchEmbed(embedding, 1);
             for (int l = 0; l < layers.length; l++) layer(layers[l], l, 1);
             logits(norm, head, 0, 1);
-            launch.of(Kernel.ARGMAX).ptr(choice.address()).ptr(choice.address() + Integer.BYTES).ptr(logits).i(head.rows()).run(1, 1, 256);
+            launch.of(Kernel.CHOOSE_TOKEN).ptr(choice.address()).ptr(choice.address() + Integer.BYTES).ptr(logits).i(head.rows()).ptr(stepParams)
+                    .run(1, 1, 256);
             check(cuMemcpyDtoHAsync(choiceStage.pointer(), choice.address(), 8, device.stream()), "cuMemcpyDtoHAsync");
         } finally {
             stepInvariant = false;
@@ -232,22 +242,23 @@ final class CudaForward implements AutoCloseable {
     }
 
     /**
-     * Captures the greedy step as a graph that every later step replays: its launches read the
-     * token, positions and cache addresses from the header copied in at the start, and attention
+     * Captures the decoding step as a graph that every later step replays, greedy or sampled: its
+     * launches read the token, its sampling parameters, positions and cache addresses from the
+     * header copied in at the start, and attention
      * uses the split count of the longest context, so no argument changes from step to step. Only
      * a regrowth of the rotary tables (new addresses) makes a new capture. On any failure the step
      * falls back to direct launches for good, with one warning.
      */
-    private boolean captureGreedyStep(DeviceMatrix embedding, DeviceLayer[] layers, DeviceBuffer norm, DeviceMatrix head) {
-        if (greedyGraph != null) {
-            check(cuGraphExecDestroy(greedyGraph), "cuGraphExecDestroy");
-            greedyGraph = null;
+    private boolean captureStep(DeviceMatrix embedding, DeviceLayer[] layers, DeviceBuffer norm, DeviceMatrix head) {
+        if (stepGraph != null) {
+            check(cuGraphExecDestroy(stepGraph), "cuGraphExecDestroy");
+            stepGraph = null;
         }
         int r = cuStreamBeginCapture(device.stream(), CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
         if (r != 0) return graphsUnavailable("cuStreamBeginCapture", r);
         CUgraph_st graph = new CUgraph_st();
         try {
-            greedyStepLaunches(embedding, layers, norm, head);
+            stepLaunches(embedding, layers, norm, head);
         } catch (CudaException e) {
             cuStreamEndCapture(device.stream(), graph);
             if (!graph.isNull()) cuGraphDestroy(graph);
@@ -259,23 +270,23 @@ final class CudaForward implements AutoCloseable {
         r = cuGraphInstantiate(exec, graph, 0);
         cuGraphDestroy(graph);
         if (r != 0) return graphsUnavailable("cuGraphInstantiate", r);
-        greedyGraph = exec;
-        greedyGraphRope = ropeVersion;
+        stepGraph = exec;
+        stepGraphRope = ropeVersion;
         return true;
     }
 
     private boolean graphsUnavailable(String call, int result) {
         graphs = false;
-        log.warn("CUDA graphs unavailable ({}{}): greedy steps use direct launches from now on", call, result == 0 ? "" : ": " + DriverCall.errorName(result));
+        log.warn("CUDA graphs unavailable ({}{}): decoding steps use direct launches from now on", call, result == 0 ? "" : ": " + DriverCall.errorName(result));
         return false;
     }
 
-    /** Whether greedy steps replay a captured graph (false before the first step, when configured off, or after a failed capture). */
+    /** Whether decoding steps replay a captured graph (false before the first step, when configured off, or after a failed capture). */
     boolean replaysGraphs() {
-        return graphs && greedyGraph != null;
+        return graphs && stepGraph != null;
     }
 
-    /** The logit of the token the last greedy step chose (NaN: the row held a NaN or +inf). */
+    /** The logit of the token the last decoding step chose (NaN: the row held a NaN or +inf). */
     float chosenLogit() {
         return Float.intBitsToFloat(choiceStage.getInt(Integer.BYTES));
     }
@@ -385,7 +396,7 @@ final class CudaForward implements AutoCloseable {
 
     /** att = softmax(q·K/√d)·V over each bound row's positions [0, pos], causal; split over positions. */
     private void attention(int layer, int n) {
-        // In a greedy step (maybe a captured graph) the split count must not depend on the context:
+        // In a decoding step (maybe a captured graph) the split count must not depend on the context:
         // the most any step uses; the same with or without the graph, so both give the same numbers.
         int splits = stepInvariant ? splits(n, maxPositions) : splits(n, boundEnd);
         launch.of(Kernel.ATTENTION).ptr(att).ptr(q).ptr(io.address()).ptr(partial).ptr(tickets).i(layer).i(heads).i(kvHeads).i(headDim)
@@ -506,7 +517,7 @@ final class CudaForward implements AutoCloseable {
 
     @Override
     public void close() {
-        if (greedyGraph != null) cuGraphExecDestroy(greedyGraph);
+        if (stepGraph != null) cuGraphExecDestroy(stepGraph);
         for (DeviceBuffer b : new DeviceBuffer[] {io, choice, xb, q, k, v, att, hb, hb2, logits, partial, tickets, ropeCos, ropeSin}) if (b != null) b.close();
         ioStage.close();
         choiceStage.close();

@@ -1,6 +1,6 @@
 package io.ppsd.cuda;
 
-import io.ppsd.runtime.decode.GreedyStep;
+import io.ppsd.runtime.decode.DeviceStep;
 import io.ppsd.runtime.decode.Sampler;
 import io.ppsd.runtime.heads.ExitHeadFile;
 import io.ppsd.runtime.heads.ExitHeadKind;
@@ -22,7 +22,7 @@ import org.slf4j.LoggerFactory;
  * <p>Construction fails with {@link CudaUnavailableException} when there is no usable driver or no
  * such device; nothing else in the process is affected.
  */
-public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> implements GreedyStep {
+public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> implements DeviceStep {
     private static final Logger log = LoggerFactory.getLogger(CudaStageExecutor.class);
 
     private final CudaSettings settings;
@@ -162,13 +162,13 @@ public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> i
         }
     }
 
-    /** Whether greedy steps replay a captured CUDA graph now (after the first step, unless graphs are off or failed). */
+    /** Whether decoding steps replay a captured CUDA graph now (after the first step, unless graphs are off or failed). */
     boolean replaysGraphs() {
         return forward.replaysGraphs();
     }
 
     @Override
-    public boolean canStepGreedily() {
+    public boolean canStepOnDevice() {
         StageSpec s = spec();
         return s.embedding() && s.lmHead() && s.layers().from() == 0 && s.layers().to() == config().numLayers() && (!s.drafts() || !head.hasLayer());
     }
@@ -176,7 +176,19 @@ public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> i
     /** Embedding, layers, LM head and argmax on the device: one small copy each way and one synchronization per token. */
     @Override
     public int greedyStep(long seq, int pos, int token) {
-        if (!canStepGreedily()) throw new IllegalStateException(spec() + " cannot run a whole greedy step");
+        return step(seq, pos, token, 0f, 0);
+    }
+
+    /** As {@link #greedyStep}, with the token drawn on the device (the same captured graph: the parameters travel in the header). */
+    @Override
+    public int sampledStep(long seq, int pos, int token, float temperature, double uniform) {
+        if (!(temperature > 0 && Float.isFinite(temperature))) throw new IllegalArgumentException("temperature must be > 0, got " + temperature);
+        if (!(uniform >= 0 && uniform < 1)) throw new IllegalArgumentException("uniform must be in [0, 1), got " + uniform);
+        return step(seq, pos, token, temperature, uniform);
+    }
+
+    private int step(long seq, int pos, int token, float temperature, double uniform) {
+        if (!canStepOnDevice()) throw new IllegalStateException(spec() + " cannot run a whole decoding step");
         if (token < 0 || token >= config().vocabSize()) {
             throw new IllegalArgumentException("token id " + token + " outside the vocabulary [0, " + config().vocabSize() + ")");
         }
@@ -184,9 +196,9 @@ public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> i
         startTimer();
         DeviceKvCache cache = cacheForStep(seq, pos);
         forward.bind(cache, pos, 1);
-        int next = forward.greedyStep(embedding, layers, finalNorm, lmHead, token);
+        int next = forward.step(embedding, layers, finalNorm, lmHead, token, temperature, uniform);
         stepDone(cache, pos);
-        stopTimer("greedy step", 1);
+        stopTimer(temperature == 0 ? "greedy step" : "sampled step", 1);
         float logit = forward.chosenLogit();
         if (Float.isNaN(logit) || logit == Float.POSITIVE_INFINITY) {
             throw new Sampler.NonFiniteLogitsException("the model produced a non-finite logit (NaN or +inf in the row; token " + next

@@ -33,7 +33,7 @@ enum Kernel {
     RESIDUAL_ADD("residual_add", "elementwise", "ppi"),
     ADD_BIAS("add_bias", "elementwise", "ppii"),
     ARGMAX("argmax", "sampling", "pppi"),
-    SAMPLE_TEMPERATURE("sample_temperature", "sampling", "ppiff");
+    CHOOSE_TOKEN("choose_token", "sampling", "pppip");
 
     /** Tokens a GEMV launch handles at most (PPSD_GEMV_MAX_TOKENS in matmul.cu). */
     static final int GEMV_MAX_TOKENS = 8;

@@ -28,10 +28,11 @@ import org.slf4j.LoggerFactory;
  * synchronization. The same steps also agree with the CPU backend at these shapes (GQA groups of
  * 4, head_dim 128, attention split over positions).
  *
- * <p>A greedy token on a whole-model stage ({@code greedyStep}: AR decoding's path) is one copy
- * of at most 1 KB in (the row table and the token id), one of at most 64 bytes out (the token and
- * its logit) and one synchronization. Through the StageExecutor seam (sampling, pipeline stages)
- * the hidden rows still cross the host once each way per stage call.
+ * <p>A decoded token on a whole-model stage ({@code greedyStep}, {@code sampledStep}: AR decoding's
+ * path, greedy or at a temperature) is one copy of at most 1 KB in (the row table, the token id,
+ * the sampling parameters), one of at most 64 bytes out (the token and its logit) and one
+ * synchronization. Through the StageExecutor seam (top-k/top-p sampling, pipeline stages) the
+ * hidden rows still cross the host once each way per stage call.
  */
 class LaunchBudgetTest {
     private static final Logger log = LoggerFactory.getLogger(LaunchBudgetTest.class);
@@ -106,7 +107,7 @@ class LaunchBudgetTest {
     }
 
     @Test
-    void aGreedyTokenIsOneGraphLaunchOneSmallCopyEachWayAndOneSynchronization() {
+    void aDecodedTokenIsOneGraphLaunchOneSmallCopyEachWayAndOneSynchronization() {
         for (boolean graphs : new boolean[] {true, false}) {
             var settings = new CudaSettings(0, 32, KernelSource.PTX, false).withGraphs(graphs);
             try (var stage = new CudaStageExecutor(files, StageSpec.whole(1), settings, LoadProgress.NONE)) {
@@ -116,19 +117,20 @@ class LaunchBudgetTest {
                 stage.forward(3, 0, prompt.length, h);
                 EmulatedDriver.counts();
                 int token = 9;
-                for (int pos = prompt.length; pos < prompt.length + 3; pos++) {
-                    token = stage.greedyStep(3, pos, token);
+                for (int pos = prompt.length; pos < prompt.length + 4; pos++) {  // greedy, sampled, greedy, sampled
+                    boolean sampled = pos % 2 == 1;
+                    token = sampled ? stage.sampledStep(3, pos, token, 0.7f, 0.37) : stage.greedyStep(3, pos, token);
                     var c = EmulatedDriver.counts();
-                    log.info("greedy step at {}, graphs {}: {}", pos, graphs ? "on" : "off", c);
+                    log.info("{} step at {}, graphs {}: {}", sampled ? "sampled" : "greedy", pos, graphs ? "on" : "off", c);
                     if (graphs) {
                         assertEquals(0, c.launches(), "kernels run as the graph's nodes: " + c);
                         assertEquals(1, c.graphLaunches(), c.toString());
                     } else {
-                        assertEquals(1 + LAUNCHES_PER_LAYER + 2, c.launches(), "embedding, the layer, LM head, argmax: " + c);
+                        assertEquals(1 + LAUNCHES_PER_LAYER + 2, c.launches(), "embedding, the layer, LM head, the token's choice: " + c);
                         assertEquals(0, c.graphLaunches(), c.toString());
                     }
                     assertEquals(1, c.hostToDeviceCopies(), c.toString());
-                    assertTrue(c.hostToDeviceBytes() <= 1024, "the row table and the token id: " + c);
+                    assertTrue(c.hostToDeviceBytes() <= 1024, "the row table, the token id and its sampling parameters: " + c);
                     assertEquals(1, c.deviceToHostCopies(), c.toString());
                     assertTrue(c.deviceToHostBytes() <= 64, "the token and its logit: " + c);
                     assertEquals(1, c.synchronizations(), c.toString());

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.ppsd.runtime.decode.Sampler;
+import io.ppsd.runtime.decode.SamplingParams;
 import java.util.SplittableRandom;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
@@ -77,25 +78,47 @@ class SamplingKernelsTest {
         }
     }
 
+    /**
+     * choose_token (a decoding step's choice) draws what the host Sampler draws for plain
+     * temperature sampling when given the uniform number the sampler would use: the same seeded
+     * stream, so the same tokens, masked (−∞) tokens never chosen; temperature 0 is the argmax; a
+     * NaN anywhere is reported as a NaN logit.
+     */
     @Test
-    void temperatureSamplingInvertsTheCumulativeDistribution() {
+    void chooseTokenDrawsWhatTheHostSamplerDraws() {
         int vocab = 700;
         float temperature = 0.7f;
         float[] logits = new float[vocab];
         var r = new SplittableRandom(2);
-        for (int i = 0; i < vocab; i++) logits[i] = (float) (2 * r.nextGaussian());
-        double max = Double.NEGATIVE_INFINITY;
-        for (float l : logits) max = Math.max(max, l);
-        double[] cdf = new double[vocab];
-        double total = 0;
-        for (int i = 0; i < vocab; i++) cdf[i] = total += Math.exp((logits[i] - max) / temperature);
-        try (DeviceBuffer in = upload(logits); DeviceBuffer out = device.allocate(4)) {
-            for (float u : new float[] {0.001f, 0.25f, 0.5f, 0.9f, 0.999f}) {
-                int expected = 0;
-                while (cdf[expected] <= u * total) expected++;
-                launch.of(Kernel.SAMPLE_TEMPERATURE).ptr(out).ptr(in).i(vocab).f(temperature).f(u).run(1, 1, 256);
-                assertEquals(expected, downloadInts(out, 1)[0], "u = " + u);
+        for (int i = 0; i < vocab; i++) logits[i] = i % 7 == 3 ? Float.NEGATIVE_INFINITY : (float) (2 * r.nextGaussian());
+        var params = SamplingParams.temperature(temperature, 99);
+        var host = new Sampler(params, vocab);
+        var stream = new Sampler(params, vocab);  // the same seed: the uniform numbers host.sample draws
+        try (DeviceBuffer in = upload(logits); DeviceBuffer out = device.allocate(8); DeviceBuffer best = device.allocate(8);
+             DeviceBuffer stepParams = device.allocate(8)) {
+            int[] seen = new int[vocab];
+            for (int draw = 0; draw < 300; draw++) {
+                int expected = host.sample(logits, 0, new int[0], 0);
+                double u = stream.uniform();
+                upload(stepParams, new float[] {temperature, (float) u});
+                launch.of(Kernel.CHOOSE_TOKEN).ptr(out).ptr(best).ptr(in).i(vocab).ptr(stepParams).run(1, 1, 256);
+                int got = downloadInts(out, 1)[0];
+                assertEquals(expected, got, "draw " + draw + " at u = " + u);
+                assertEquals(logits[got], Float.intBitsToFloat(downloadInts(best, 1)[0]));
+                seen[got]++;
             }
+            for (int i = 3; i < vocab; i += 7) assertEquals(0, seen[i], "masked token " + i + " drawn");
+            assertTrue(java.util.Arrays.stream(seen).filter(c -> c > 0).count() > 50, "the draws spread over the vocabulary");
+
+            upload(stepParams, new float[] {0f, 0.5f});
+            launch.of(Kernel.CHOOSE_TOKEN).ptr(out).ptr(best).ptr(in).i(vocab).ptr(stepParams).run(1, 1, 256);
+            assertEquals(Sampler.argmax(logits, 0, vocab), downloadInts(out, 1)[0], "temperature 0: the argmax");
+
+            logits[500] = Float.NaN;
+            upload(in, logits);
+            upload(stepParams, new float[] {temperature, 0.5f});
+            launch.of(Kernel.CHOOSE_TOKEN).ptr(out).ptr(best).ptr(in).i(vocab).ptr(stepParams).run(1, 1, 256);
+            assertTrue(Float.isNaN(Float.intBitsToFloat(downloadInts(best, 1)[0])), "a NaN in the row is reported");
         }
     }
 
@@ -116,10 +139,15 @@ class SamplingKernelsTest {
     private static DeviceBuffer upload(float[] values) {
         device.makeCurrent();
         DeviceBuffer b = device.allocate(4L * values.length);
-        try (FloatPointer host = new FloatPointer(values)) {
-            check(cuMemcpyHtoD(b.address(), host, b.bytes()), "cuMemcpyHtoD");
-        }
+        upload(b, values);
         return b;
+    }
+
+    private static void upload(DeviceBuffer b, float[] values) {
+        device.synchronize();
+        try (FloatPointer host = new FloatPointer(values)) {
+            check(cuMemcpyHtoD(b.address(), host, 4L * values.length), "cuMemcpyHtoD");
+        }
     }
 
     private static int[] downloadInts(DeviceBuffer b, int count) {

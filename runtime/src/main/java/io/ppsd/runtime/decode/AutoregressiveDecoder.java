@@ -32,9 +32,11 @@ public final class AutoregressiveDecoder implements Decoder {
         int[] prompt = request.prompt();
         var out = new OutputTracker(request, listener, c.maxPositions());
         var sampler = new Sampler(request.sampling(), c.vocabSize());
-        // Greedy without a repetition penalty needs no logits on the host: a device decodes where its weights are.
-        GreedyStep onDevice = model instanceof GreedyStep g && g.canStepGreedily() && request.sampling().isGreedy()
-                && request.sampling().repetitionPenalty() == 1f ? g : null;
+        // Greedy without a repetition penalty, and plain temperature sampling, need no logits on the
+        // host: a device decodes where its weights are (the uniform numbers still come from the sampler).
+        SamplingParams p = request.sampling();
+        boolean greedy = p.isGreedy() && p.repetitionPenalty() == 1f;
+        DeviceStep onDevice = model instanceof DeviceStep d && d.canStepOnDevice() && (greedy || DeviceStep.samplesOnDevice(p)) ? d : null;
         model.release(seq);
         try {
             long t0 = System.nanoTime();
@@ -48,7 +50,8 @@ public final class AutoregressiveDecoder implements Decoder {
             boolean more = !out.stopped() && out.commit(next);
             while (more) {
                 if (onDevice != null) {
-                    next = onDevice.greedyStep(seq, out.length() - 1, next);
+                    next = greedy ? onDevice.greedyStep(seq, out.length() - 1, next)
+                            : onDevice.sampledStep(seq, out.length() - 1, next, p.temperature(), sampler.uniform());
                 } else {
                     token[0] = next;
                     model.embed(token, 0, 1, hidden);

@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.ppsd.runtime.decode.AutoregressiveDecoder;
 import io.ppsd.runtime.decode.GenerationRequest;
 import io.ppsd.runtime.decode.Sampler;
+import io.ppsd.runtime.decode.SamplingParams;
 import io.ppsd.runtime.decode.TokenListener;
 import io.ppsd.runtime.model.DType;
 import io.ppsd.runtime.model.LoadProgress;
@@ -21,17 +22,19 @@ import io.ppsd.runtime.stage.StageBatch;
 import io.ppsd.runtime.stage.StageExecutor;
 import io.ppsd.runtime.stage.StageSpec;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The device-resident greedy step (embedding, layers, LM head and argmax on the device, only the
- * token back) chooses what the host path chooses: the same tokens as embed + forward + logits +
- * argmax on the same stage, so AR decoding gives the same output either way; and the CPU's
- * tokens wherever the CPU's top-2 margin is clear.
+ * The device-resident decoding step (embedding, layers, LM head and the token's choice on the
+ * device, only the token back) chooses what the host path chooses: greedy, the same tokens as
+ * embed + forward + logits + argmax on the same stage, and the CPU's wherever the CPU's top-2
+ * margin is clear; sampled at a temperature, the host Sampler's draws with the same seed. So AR
+ * decoding gives the same output either way.
  */
-class GreedyStepTest {
+class DeviceStepTest {
     @TempDir
     static Path models;
 
@@ -88,16 +91,26 @@ class GreedyStepTest {
         try (ModelFiles files = ModelFiles.open(checkpoint.write(models.resolve("ar"), 2));
              var stage = new CudaStageExecutor(files, StageSpec.whole(checkpoint.layers()), new CudaSettings(0, 32, KernelSource.PTX, false),
                      LoadProgress.NONE)) {
-            assertTrue(stage.canStepGreedily());
+            assertTrue(stage.canStepOnDevice());
             var request = GenerationRequest.greedy(checkpoint.prompt(9, 17), 24);
             int[] onDevice = new AutoregressiveDecoder(stage).generate(request, TokenListener.NONE).generated();
             int[] throughHost = new AutoregressiveDecoder(new HostPath(stage)).generate(request, TokenListener.NONE).generated();
             assertEquals(24, onDevice.length);
             assertArrayEquals(throughHost, onDevice);
+            // Temperature sampling: the device draws at the uniform numbers the host sampler would use.
+            var sampled = new GenerationRequest(checkpoint.prompt(9, 17), 24, SamplingParams.temperature(0.9f, 1234), null, List.of(), null);
+            int[] sampledOnDevice = new AutoregressiveDecoder(stage).generate(sampled, TokenListener.NONE).generated();
+            int[] sampledThroughHost = new AutoregressiveDecoder(new HostPath(stage)).generate(sampled, TokenListener.NONE).generated();
+            assertArrayEquals(sampledThroughHost, sampledOnDevice);
+            assertFalse(java.util.Arrays.equals(onDevice, sampledOnDevice), "sampling at 0.9 departs from greedy somewhere in 24 tokens");
+            // Top-k needs the row on the host: the decoder does not use the device step for it (and still gives the host's tokens).
+            var topK = new GenerationRequest(checkpoint.prompt(9, 17), 12, new SamplingParams(0.9f, 5, 1f, 1f, 7), null, List.of(), null);
+            assertArrayEquals(new AutoregressiveDecoder(new HostPath(stage)).generate(topK, TokenListener.NONE).generated(),
+                    new AutoregressiveDecoder(stage).generate(topK, TokenListener.NONE).generated());
             // A stage without the whole model cannot take the step.
             try (var part = new CudaStageExecutor(files, new StageSpec(new LayerRange(0, 2), true, false), new CudaSettings(0, 8, KernelSource.PTX, false),
                     LoadProgress.NONE)) {
-                assertFalse(part.canStepGreedily());
+                assertFalse(part.canStepOnDevice());
                 assertThrows(IllegalStateException.class, () -> part.greedyStep(1, 0, 3));
             }
         }
@@ -105,7 +118,7 @@ class GreedyStepTest {
 
     /**
      * The captured graph replays what direct launches compute, bit for bit (the same kernels and
-     * arguments), across cache regrowth (new cache addresses in the row table), context growth
+     * arguments), greedy and sampled steps alike, across cache regrowth (new cache addresses in the row table), context growth
      * (more attention splits in use) and rotary-table regrowth (a new capture); with capture refused
      * by the driver the step falls back to direct launches and gives the same tokens.
      */
@@ -134,7 +147,11 @@ class GreedyStepTest {
             stage.forward(1, 0, prompt.length, h);
             int[] tokens = new int[140];  // positions 5..144: past the cache's first capacity (64) and the rotary tables' (128)
             int token = 3;
-            for (int i = 0; i < tokens.length; i++) tokens[i] = token = stage.greedyStep(1, prompt.length + i, token);
+            var uniform = new java.util.SplittableRandom(3);
+            for (int i = 0; i < tokens.length; i++) {  // greedy and sampled steps alternate: one graph serves both
+                int pos = prompt.length + i;
+                tokens[i] = token = i % 2 == 0 ? stage.greedyStep(1, pos, token) : stage.sampledStep(1, pos, token, 0.8f, uniform.nextDouble());
+            }
             assertEquals(expectGraph, stage.replaysGraphs());
             return tokens;
         }
