@@ -53,10 +53,10 @@ def main(out):
                 lines.append(f"| {context} | {name} | failed: {r['error'][:60]} | | | | | |")
                 continue
             rate = bytes_at[context] / r["median_s"]
-            same = leading_equal(device_tokens.get(context, []), r.get("tokens", []))
+            same = "–" if name == "ppsd sampled" else f"{leading_equal(device_tokens.get(context, []), r.get('tokens', []))}/{len(r.get('tokens', []))}"
             lines.append(f"| {context} | {name} | {r['median_s'] * 1e3:.3f} | {1 / r['median_s']:.1f} | {rate / 1e9:.0f} | "
                          + (f"{rate / copy:.0%}" if copy else "–") + " | " + (f"{rate / nominal:.0%}" if nominal else "–")
-                         + f" | {same}/{len(r.get('tokens', []))} |")
+                         + f" | {same} |")
     if peer and peer.get("skipped"):
         lines.append(f"\ntransformers: skipped ({peer['skipped']})")
     if peer and peer.get("compiled_skipped"):

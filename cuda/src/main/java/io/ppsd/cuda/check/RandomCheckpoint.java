@@ -1,12 +1,9 @@
 package io.ppsd.cuda.check;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.ppsd.runtime.model.DType;
+import io.ppsd.runtime.model.SafetensorsFile;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -141,39 +138,6 @@ public record RandomCheckpoint(int layers, int hidden, int heads, int kvHeads, i
 
     /** A safetensors file with every tensor in this checkpoint's dtype. */
     private byte[] encode(Map<String, float[]> tensors, Map<String, long[]> shapes) {
-        var header = new ObjectMapper().createObjectNode();
-        long offset = 0;
-        for (var e : tensors.entrySet()) {
-            var t = header.putObject(e.getKey());
-            t.put("dtype", dtype.name());
-            var shape = t.putArray("shape");
-            for (long d : shapes.get(e.getKey())) shape.add(d);
-            var o = t.putArray("data_offsets");
-            o.add(offset);
-            offset += (long) dtype.bytes * e.getValue().length;
-            o.add(offset);
-        }
-        byte[] h = header.toString().getBytes(StandardCharsets.UTF_8);
-        int padded = (h.length + 7) / 8 * 8;
-        ByteBuffer buf = ByteBuffer.allocate(8 + padded + (int) offset).order(ByteOrder.LITTLE_ENDIAN);
-        buf.putLong(padded).put(h);
-        for (int i = h.length; i < padded; i++) buf.put((byte) ' ');
-        for (float[] v : tensors.values()) {
-            for (float x : v) {
-                switch (dtype) {
-                    case F32 -> buf.putFloat(x);
-                    case F16 -> buf.putShort(Float.floatToFloat16(x));
-                    case BF16 -> buf.putShort(toBf16(x));
-                }
-            }
-        }
-        return buf.array();
-    }
-
-    /** Round to nearest even, as PyTorch converts to bfloat16. */
-    private static short toBf16(float x) {
-        int bits = Float.floatToRawIntBits(x);
-        int rounding = 0x7fff + ((bits >>> 16) & 1);
-        return (short) ((bits + rounding) >>> 16);
+        return SafetensorsFile.encode(tensors, shapes, dtype);
     }
 }

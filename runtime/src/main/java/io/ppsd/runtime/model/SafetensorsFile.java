@@ -123,19 +123,24 @@ public final class SafetensorsFile {
         return metadata;
     }
 
-    /** Serializes tensors in the safetensors layout (used by tests and tools that write small models). */
+    /** Serializes tensors in the safetensors layout, as F32 (used by tests and tools that write small models). */
     public static byte[] encode(Map<String, float[]> f32Tensors, Map<String, long[]> shapes) {
+        return encode(f32Tensors, shapes, DType.F32);
+    }
+
+    /** Serializes tensors in the safetensors layout, every one stored as {@code dtype} (F16: IEEE rounding; BF16: to nearest even, as PyTorch converts). */
+    public static byte[] encode(Map<String, float[]> tensors, Map<String, long[]> shapes, DType dtype) {
         var mapper = new ObjectMapper();
         var header = mapper.createObjectNode();
         long offset = 0;
-        for (var e : f32Tensors.entrySet()) {
+        for (var e : tensors.entrySet()) {
             var t = header.putObject(e.getKey());
-            t.put("dtype", "F32");
+            t.put("dtype", dtype.name());
             var s = t.putArray("shape");
             for (long d : shapes.get(e.getKey())) s.add(d);
             var o = t.putArray("data_offsets");
             o.add(offset);
-            offset += 4L * e.getValue().length;
+            offset += (long) dtype.bytes * e.getValue().length;
             o.add(offset);
         }
         byte[] h = header.toString().getBytes(StandardCharsets.UTF_8);
@@ -143,7 +148,15 @@ public final class SafetensorsFile {
         ByteBuffer buf = ByteBuffer.allocate(8 + padded + (int) offset).order(ByteOrder.LITTLE_ENDIAN);
         buf.putLong(padded).put(h);
         for (int i = h.length; i < padded; i++) buf.put((byte) ' ');
-        for (float[] v : f32Tensors.values()) for (float x : v) buf.putFloat(x);
+        for (float[] v : tensors.values()) {
+            for (float x : v) {
+                switch (dtype) {
+                    case F32 -> buf.putFloat(x);
+                    case F16 -> buf.putShort(Float.floatToFloat16(x));
+                    case BF16 -> buf.putShort((short) (Float.floatToRawIntBits(DType.roundToBf16(x)) >>> 16));
+                }
+            }
+        }
         return buf.array();
     }
 }
