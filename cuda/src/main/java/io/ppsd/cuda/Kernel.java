@@ -68,42 +68,27 @@ enum Kernel {
     }
 
     static Kernel embed(DType t) {
-        return switch (t) {
-            case F32 -> EMBED_F32;
-            case F16 -> EMBED_F16;
-            case BF16 -> EMBED_BF16;
-        };
+        return forWeights("EMBED", t);
     }
 
     static Kernel gemv(DType t) {
-        return switch (t) {
-            case F32 -> GEMV_F32;
-            case F16 -> GEMV_F16;
-            case BF16 -> GEMV_BF16;
-        };
+        return forWeights("GEMV", t);
     }
 
     static Kernel gateUp(DType t) {
-        return switch (t) {
-            case F32 -> GATE_UP_F32;
-            case F16 -> GATE_UP_F16;
-            case BF16 -> GATE_UP_BF16;
-        };
+        return forWeights("GATE_UP", t);
     }
 
     static Kernel qkv(DType t) {
-        return switch (t) {
-            case F32 -> QKV_F32;
-            case F16 -> QKV_F16;
-            case BF16 -> QKV_BF16;
-        };
+        return forWeights("QKV", t);
     }
 
     static Kernel gemm(DType t) {
-        return switch (t) {
-            case F32 -> GEMM_F32;
-            case F16 -> GEMM_F16;
-            case BF16 -> GEMM_BF16;
-        };
+        return forWeights("GEMM", t);
+    }
+
+    /** The variant of a kernel family for weights stored as {@code t}: one per weight dtype, named FAMILY_DTYPE. */
+    private static Kernel forWeights(String family, DType t) {
+        return valueOf(family + "_" + t.name());
     }
 }

@@ -66,4 +66,16 @@ class KernelDeclarationsTest {
             assertTrue(tooMany.getMessage().contains("more given"), tooMany.getMessage());
         }
     }
+
+    /** Each weight dtype selects its own variant of every kernel family (the CUDA symbol's suffix is the dtype). */
+    @ParameterizedTest
+    @EnumSource(io.ppsd.runtime.model.DType.class)
+    void everyWeightDtypeSelectsItsOwnVariant(io.ppsd.runtime.model.DType t) {
+        String suffix = "_" + t.name().toLowerCase(java.util.Locale.ROOT);
+        assertEquals("embed" + suffix, Kernel.embed(t).symbol);
+        assertEquals("gemv" + suffix, Kernel.gemv(t).symbol);
+        assertEquals("gate_up" + suffix, Kernel.gateUp(t).symbol);
+        assertEquals("qkv" + suffix, Kernel.qkv(t).symbol);
+        assertEquals("gemm" + suffix, Kernel.gemm(t).symbol);
+    }
 }
