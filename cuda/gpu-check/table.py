@@ -57,6 +57,13 @@ def main(out):
             lines.append(f"| {context} | {name} | {r['median_s'] * 1e3:.3f} | {1 / r['median_s']:.1f} | {rate / 1e9:.0f} | "
                          + (f"{rate / copy:.0%}" if copy else "–") + " | " + (f"{rate / nominal:.0%}" if nominal else "–")
                          + f" | {same} |")
+    calls = java.get("stage_calls", [])
+    if calls:
+        lines += ["", "Pipeline stage calls (hidden rows through the host, as the StageExecutor seam moves them):", "",
+                  "| context | rows | ms per call | x one row |", "|---:|---:|---:|---:|"]
+        one = {r["context"]: r["median_s"] for r in calls if r["rows"] == 1}
+        for r in calls:
+            lines.append(f"| {r['context']} | {r['rows']} | {r['median_s'] * 1e3:.3f} | {r['median_s'] / one[r['context']]:.2f} |")
     if peer and peer.get("skipped"):
         lines.append(f"\ntransformers: skipped ({peer['skipped']})")
     if peer and peer.get("compiled_skipped"):

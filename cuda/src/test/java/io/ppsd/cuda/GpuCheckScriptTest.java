@@ -47,6 +47,7 @@ class GpuCheckScriptTest {
         String table = Files.readString(results.resolve("table.md"));
         assertTrue(table.contains("| 16 | ppsd device |") && table.contains("| 40 | ppsd host |") && table.contains("| 40 | ppsd sampled |"), table);
         assertTrue(table.contains("| 6/6 |") && !table.contains("| 0/6 |"), "the host path chose the device step's tokens: " + table);
+        assertTrue(table.contains("| 40 | 8 |"), "stage calls of 8 rows timed: " + table);
         assertTrue(Files.readString(results.resolve("peer.json")).contains("\"skipped\""), "transformers is not installed here");
         assertTrue(text.contains("all results within their bounds"), text);
         String json = Files.readString(results.resolve("kernel_check.json"));

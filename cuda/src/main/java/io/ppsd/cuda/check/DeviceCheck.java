@@ -32,7 +32,7 @@ import java.util.Locale;
  *                              back per token) and through the host (hidden state and logits row
  *                              back, argmax in Java), which must choose the same tokens, and the
  *                              device step sampling at temperature 0.8; bytes each token must read
- *                              (weights + cache)
+ *                              (weights + cache); and pipeline stage calls of 1, 4 and 8 rows
  * </pre>
  *
  * Timings are wall-clock around synchronous calls (each step returns its token), medians of the
@@ -88,6 +88,7 @@ public final class DeviceCheck {
                     settings.kvDtype(), settings.graphs() ? "on" : "off", loadSeconds, stage.device().name());
             long seq = 1;
             boolean pathsAgree = true;
+            List<String> stageCalls = new ArrayList<>();
             for (int context : contexts) {
                 if (context + 2 * (tokens + 8) > c.maxPositions()) {
                     System.out.printf("decode: context %d skipped (the model's max_position_embeddings is %d)%n", context, c.maxPositions());
@@ -146,13 +147,49 @@ public final class DeviceCheck {
                                     + " \"prefill_s\": %.4f, \"tokens\": %s}",
                             context, path, median, sorted[(int) (tokens * 0.9)], 1 / median, bytes, prefillSeconds, Arrays.toString(produced)));
                 }
+                stageCalls.add(stageCalls(stage, seq++, prompt, c, tokens));
             }
             Files.writeString(out, String.format(Locale.ROOT,
                     "{\"engine\": \"ppsd-cuda\", \"device\": \"%s\", \"layers\": %d, \"weight_bytes_per_token\": %d, \"kv_dtype\": \"%s\","
-                            + " \"graphs\": %b, \"load_s\": %.2f, \"rows\": [\n  %s\n]}%n",
-                    stage.device().name(), c.numLayers(), weightBytes, settings.kvDtype(), settings.graphs(), loadSeconds, String.join(",\n  ", rows)));
+                            + " \"graphs\": %b, \"load_s\": %.2f, \"rows\": [\n  %s\n], \"stage_calls\": [\n  %s\n]}%n",
+                    stage.device().name(), c.numLayers(), weightBytes, settings.kvDtype(), settings.graphs(), loadSeconds, String.join(",\n  ", rows),
+                    String.join(",\n  ", stageCalls)));
             if (!pathsAgree) System.exit(1);
         }
+    }
+
+    /**
+     * What a pipeline stage call costs at this context by its row count: forward of 1, 4 and 8 rows
+     * (decode, a PPSD verification window, a batch of sessions) with the hidden rows to and from the
+     * host, as the StageExecutor seam moves them, each call rolled back after it (medians of
+     * {@code reps}). Memory-bound decoding reads the weights once per call, so 8 rows should cost
+     * little more than 1: the premise of PPSD's verification and of batching (issue #13).
+     */
+    private static String stageCalls(CudaStageExecutor stage, long seq, int[] prompt, ModelConfig c, int reps) {
+        int context = prompt.length, dim = c.hiddenSize();
+        float[] hidden = new float[context * dim];
+        stage.embed(prompt, 0, context, hidden);
+        stage.forward(seq, 0, context, hidden);
+        List<String> entries = new ArrayList<>();
+        StringBuilder line = new StringBuilder("stage call: context " + context);
+        for (int n : new int[] {1, 4, 8}) {
+            float[] rows = new float[n * dim];
+            double[] times = new double[reps];
+            for (int rep = -4; rep < reps; rep++) {
+                stage.embed(Arrays.copyOf(prompt, n), 0, n, rows);
+                long t = System.nanoTime();
+                stage.forward(seq, context, n, rows);
+                if (rep >= 0) times[rep] = (System.nanoTime() - t) / 1e9;
+                stage.truncate(seq, context);
+            }
+            Arrays.sort(times);
+            double median = times[reps / 2];
+            line.append(String.format(Locale.ROOT, "  %d rows %.3f ms", n, median * 1e3));
+            entries.add(String.format(Locale.ROOT, "{\"context\": %d, \"rows\": %d, \"median_s\": %.6e}", context, n, median));
+        }
+        stage.release(seq);
+        System.out.println(line);
+        return String.join(",\n  ", entries);
     }
 
     /** The prompt of a context: a formula write_model.py's peer (peer.py) computes alike, so both decode the same tokens. */
