@@ -54,6 +54,10 @@ public final class BenchMain implements Callable<Integer> {
             "so that 2 host cores keep up with an 8-stage pipeline's real computation (default: ${DEFAULT-VALUE})"})
     double slowMotion;
 
+    @Option(names = "--requests-per-session", defaultValue = "2", description = {"concurrency suite: requests per session at each point",
+            "(longer points: more measuring periods for the load rule) (default: ${DEFAULT-VALUE})"})
+    int requestsPerSession;
+
     @Option(names = "--transport", split = ",", defaultValue = "in-process", description = {"PPSD transports to measure: in-process, actors (one JVM),", "actors-cluster (2-4 node JVMs on loopback), actors-hosts[:DELAY_US] (node JVMs on", "the network-namespace test bed, optionally behind delaying relays) (default: ${DEFAULT-VALUE})"})
     List<String> transports = new ArrayList<>();
 
@@ -118,7 +122,7 @@ public final class BenchMain implements Callable<Integer> {
         if (standIn) model = io.ppsd.benchmarks.model.ModelChoice.standIn(repo);
         if (jmh) return KernelBenchmarks.run(jmhArgs, out != null ? out : repo.results("jmh"), commandLine);
         if (suite.equals("concurrency")) {
-            new io.ppsd.benchmarks.concurrency.ConcurrencySuite(repo.shippedModel(), repo, quick, slowMotion,
+            new io.ppsd.benchmarks.concurrency.ConcurrencySuite(repo.shippedModel(), repo, quick, slowMotion, requestsPerSession,
                     out != null ? out : repo.results(quick ? "concurrency-quick" : "concurrency"), commandLine, System.err).run();
             return 0;
         }

@@ -40,7 +40,8 @@ import java.util.concurrent.TimeUnit;
  * parameter model at 2 stages, whose drafts are mostly wrong). Modes alternate within each
  * concurrency so drifts hit all three. {@code slowMotion} slows the simulated devices (ratios kept).
  */
-public record ConcurrencySuite(Path shippedModel, RepoLayout repo, boolean quick, double slowMotion, Path out, String commandLine, PrintStream console) {
+public record ConcurrencySuite(Path shippedModel, RepoLayout repo, boolean quick, double slowMotion, int requestsPerSession, Path out, String commandLine,
+        PrintStream console) {
 
     private record Setup(String name, Path model, DeviceSpec device, int exitLayer, String head, int tokens) {}
 
@@ -76,7 +77,7 @@ public record ConcurrencySuite(Path shippedModel, RepoLayout repo, boolean quick
                 for (int c : concurrency) measure(pipeline, modes.get("ppsd, by load"), c, Math.max(2 * c, 6), setup.tokens(), prompts);
                 for (int c : concurrency) {
                     for (var mode : modes.entrySet()) {
-                        int requests = Math.max(2 * c, quick ? 2 : 4);
+                        int requests = Math.max(requestsPerSession * c, quick ? 2 : 4);  // each session runs about requestsPerSession requests
                         var row = measure(setup.name(), mode.getKey(), pipeline, mode.getValue(), c, requests, setup.tokens(), prompts);
                         rows.add(row);
                         console.printf(Locale.ROOT, "  %-14s c=%-2d %8.1f tok/s  ITL p50 %7.2f ms p99 %7.2f ms  TTFT p50 %7.1f ms  α %.2f%n", row.mode(), c,
