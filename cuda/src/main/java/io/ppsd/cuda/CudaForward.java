@@ -61,7 +61,7 @@ final class CudaForward implements AutoCloseable {
      */
     private final DeviceBuffer io;
     private final long tableBytes, headerBytes;
-    /** Where a decoding step's temperature and uniform number sit in the header (see step). */
+    /** Where a decoding step's temperature and uniform number sit in the header: the offset of the second token id (see step). */
     private final long stepParams;
     /** A decoding step's answer on the device: the chosen token id and its logit (NaN: broken logits). */
     private final DeviceBuffer choice;
@@ -111,7 +111,7 @@ final class CudaForward implements AutoCloseable {
         tableBytes = (long) maxBatch * Kernel.ROW_SLOT_BYTES;
         headerBytes = tableBytes + ((long) maxBatch * Integer.BYTES + 15) / 16 * 16;  // the rows stay 16-byte aligned
         io = device.allocate(headerBytes + (long) maxBatch * dim * Float.BYTES);
-        stepParams = io.address() + tableBytes + Integer.BYTES;
+        stepParams = tableBytes + Integer.BYTES;
         choice = device.allocate(8);
         xb = floats(maxBatch * Math.max(dim, qDim));
         q = floats(maxBatch * qDim);
@@ -211,8 +211,8 @@ final class CudaForward implements AutoCloseable {
         // A step has one token: the next two id slots of the header (always there: the ids are padded
         // to 16 bytes) carry choose_token's temperature (0: greedy) and uniform number. The uniform
         // is rounded down to a float below 1 (a double just under 1 would round up to 1.0f).
-        ioStage.putInt(stepParams - io.address(), Float.floatToRawIntBits(temperature));
-        ioStage.putInt(stepParams - io.address() + Float.BYTES, Float.floatToRawIntBits(Math.min((float) uniform, Math.nextDown(1f))));
+        ioStage.putInt(stepParams, Float.floatToRawIntBits(temperature));
+        ioStage.putInt(stepParams + Float.BYTES, Float.floatToRawIntBits(Math.min((float) uniform, Math.nextDown(1f))));
         boolean replay = graphs && (stepGraph != null && stepGraphRope == ropeVersion || captureStep(embedding, layers, norm, head));
         if (replay) {
             check(cuGraphLaunch(stepGraph, device.stream()), "cuGraphLaunch");
@@ -233,7 +233,7 @@ final class CudaForward implements AutoCloseable {
             launchEmbed(embedding, 1);
             for (int l = 0; l < layers.length; l++) layer(layers[l], l, 1);
             logits(norm, head, 0, 1);
-            launch.of(Kernel.CHOOSE_TOKEN).ptr(choice.address()).ptr(choice.address() + Integer.BYTES).ptr(logits).i(head.rows()).ptr(stepParams)
+            launch.of(Kernel.CHOOSE_TOKEN).ptr(choice.address()).ptr(choice.address() + Integer.BYTES).ptr(logits).i(head.rows()).ptr(io.address() + stepParams)
                     .run(1, 1, 256);
             check(cuMemcpyDtoHAsync(choiceStage.pointer(), choice.address(), 8, device.stream()), "cuMemcpyDtoHAsync");
         } finally {
