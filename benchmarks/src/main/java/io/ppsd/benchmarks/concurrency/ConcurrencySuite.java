@@ -72,9 +72,10 @@ public record ConcurrencySuite(Path shippedModel, RepoLayout repo, boolean quick
                 modes.put("ppsd, by load", DraftWindow.defaultFor(s).withLoadAdaptation());
                 console.printf(Locale.ROOT, "%s (%d stages, head %s), %d tokens per request%n", setup.name(), s, setup.head(), setup.tokens());
                 for (var w : modes.values()) measure(pipeline, w, 2, 2, 8, prompts); // warm-up
-                // The load rule's first periods at a load measure both modes; a server has seen its loads
-                // before, so the measured points start from a rule that has (a few periods at each concurrency).
-                for (int c : concurrency) measure(pipeline, modes.get("ppsd, by load"), c, Math.max(2 * c, 6), setup.tokens(), prompts);
+                // The load rule's first periods at a load measure both modes and re-measure the worse one
+                // often; a server has seen its loads before, so the measured points start from a rule that
+                // has (about ten periods at each concurrency: a period is 48 stage-0 calls or half a second).
+                for (int c : concurrency) measure(pipeline, modes.get("ppsd, by load"), c, Math.max(4 * c, 16), setup.tokens(), prompts);
                 for (int c : concurrency) {
                     for (var mode : modes.entrySet()) {
                         int requests = Math.max(requestsPerSession * c, quick ? 2 : 4);  // each session runs about requestsPerSession requests

@@ -277,9 +277,11 @@ public final class DrafterStage implements PipelineStage {
         long now = System.nanoTime();
         for (Hidden h : parts) sequences.get(h.seq()).sentAt[h.pos()] = now;
         if (!rows.isEmpty()) pacing.callEnded(now);
-        int byLoadRows = 0;
-        for (Hidden h : parts) if (sequences.get(h.seq()).params.window().byLoad()) byLoadRows++;
-        byLoad.call(byLoadRows, roundRobin.size(), now); // roundRobin: the decoding sequences
+        int byLoadDecoding = 0;
+        for (long seq : roundRobin) if (sequences.get(seq) instanceof Sequence s && s.params.window().byLoad()) byLoadDecoding++;
+        // The load: every sequence sharing the stages, decoding (roundRobin) or prefilling (a burst of new
+        // prompts takes the stages' time as much as decoding does; counted as light load it made speculation look slow).
+        byLoad.call(roundRobin.size() + prefilling.size(), byLoadDecoding, now);
         if (!failed.isEmpty()) {
             for (long seq : failed) finish(seq);
             throw new SequenceFailedException(failed.stream().mapToLong(Long::longValue).toArray(), failure);

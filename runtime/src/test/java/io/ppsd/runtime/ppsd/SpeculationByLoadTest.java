@@ -58,16 +58,47 @@ class SpeculationByLoadTest {
     }
 
     @Test
-    void aPeriodWhoseLoadChangedClassIsNotCounted() {
+    void callsAreAttributedToTheLoadOfTheirMomentEvenWhenItChangesWithinAPeriod() {
+        // Real traffic: the load changes from call to call (a request ends, the next one prefills), and
+        // verdicts come in bursts (an accepted run). At 1 sequence speculation commits 3 tokens per ms and
+        // plain decoding 1; at 16, plain 3 and speculation 2.
         var rule = new SpeculationByLoad();
-        long[] now = {0};
-        // Every period's load jumps between 1 and 16 sessions halfway: nothing is measured, the rule keeps its prior.
-        for (int p = 0; p < 10; p++) {
-            for (int c = 0; c < SpeculationByLoad.PERIOD_CALLS; c++) {
-                now[0] += 1_000_000;
-                rule.verdict();
-                rule.call(4, c < SpeculationByLoad.PERIOD_CALLS / 2 ? 1 : 16, now[0]);
+        long now = 0;
+        var random = new java.util.Random(7);
+        double carry = 0;
+        int load = 1;
+        for (int call = 0; call < 400 * SpeculationByLoad.PERIOD_CALLS; call++) {
+            now += 1_000_000;
+            carry += load == 1 ? (rule.speculate() ? 3 : 1) : (rule.speculate() ? 2 : 3);
+            boolean loadChanges = random.nextInt(20) == 0; // a load lasts 20 calls on average, periods are 48
+            if (loadChanges || random.nextInt(3) == 0) { // a burst every third call on average, and what is due before a change
+                for (; carry >= 1; carry--) rule.verdict();
             }
+            rule.call(load, load, now);
+            if (loadChanges) load = 17 - load;
+        }
+        var state = rule.toString();
+        var perClass = java.util.regex.Pattern.compile("load class (\\d): speculating ([0-9.]+), plain ([0-9.]+)").matcher(state);
+        var rates = new java.util.HashMap<Integer, double[]>();
+        while (perClass.find()) rates.put(Integer.parseInt(perClass.group(1)), new double[] {Double.parseDouble(perClass.group(2)), Double.parseDouble(perClass.group(3))});
+        assertTrue(rates.containsKey(0) && rates.containsKey(4), state);
+        // Per sequence-second: 3000 against 1000 at one sequence, 2000/16 = 125 against 3000/16 = 187.5 at sixteen,
+        // within 15 % (bursts, and the mode held when a burst of the other's arrives after a change of period).
+        assertEquals(3000, rates.get(0)[0], 450, state);
+        assertEquals(1000, rates.get(0)[1], 150, state);
+        assertEquals(125, rates.get(4)[0], 19, state);
+        assertEquals(187.5, rates.get(4)[1], 28, state);
+        assertTrue(rates.get(0)[0] > rates.get(0)[1] && rates.get(4)[1] > rates.get(4)[0], state);
+    }
+
+    @Test
+    void callsWithoutByLoadSequencesMeasureNothing() {
+        var rule = new SpeculationByLoad();
+        long now = 0;
+        for (int call = 0; call < 20 * SpeculationByLoad.PERIOD_CALLS; call++) {
+            now += 1_000_000;
+            rule.verdict();
+            rule.call(4, 0, now);
         }
         assertTrue(rule.speculate());
         assertEquals("speculating", rule.toString());
@@ -102,7 +133,7 @@ class SpeculationByLoadTest {
                 now[0] += 1_000_000;
                 carry += rate;
                 for (; carry >= 1; carry--) rule.verdict();
-                rule.call(4, load, now[0]);
+                rule.call(load, load, now[0]);
             }
             if (speculated) speculating++;
         }
