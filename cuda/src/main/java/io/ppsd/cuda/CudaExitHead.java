@@ -3,6 +3,7 @@ package io.ppsd.cuda;
 import io.ppsd.runtime.heads.DraftVocabulary;
 import io.ppsd.runtime.heads.ExitHeadFile;
 import io.ppsd.runtime.model.ModelConfig;
+import io.ppsd.runtime.stage.LayerStackExecutor;
 
 /**
  * An early-exit head on the device, as the CPU backend's: {@code norm} = the model's final norm +
@@ -27,7 +28,7 @@ final class CudaExitHead {
         this.forward = forward;
         this.vocabulary = file.vocabulary();
         this.vocab = config.vocabSize();
-        this.reduced = vocabulary == null ? null : new float[vocabulary.size()];
+        this.reduced = vocabulary == null ? null : new float[forward.maxBatch() * vocabulary.size()];
         switch (file.kind()) {
             case NORM -> {
                 norm = modelNorm;
@@ -60,30 +61,27 @@ final class CudaExitHead {
         return layer != null;
     }
 
-    /** Norm and projection of row {@code row} of {@code hidden}. */
-    void project(float[] hidden, int row, float[] logits) {
-        forward.upload(hidden, row, 1);
-        forward.logits(norm, projection, 0, 1);
-        download(logits);
+    /** The head's layer over one compute call's rows on the device, its output rows to {@code out} (the host rows stay as they are). */
+    void layer(LayerStackExecutor.Segments<DeviceKvCache> segments, float[] hidden, int row0, float[] out) {
+        int n = segments.totalRows();
+        forward.bind(segments);
+        forward.upload(hidden, row0, n);
+        forward.layer(layer, 0, n);
+        forward.download(out, 0, n);
     }
 
-    /** The head's layer over a chunk of rows on the device (the host rows stay as they are); logits of the last row when asked. */
-    void layer(DeviceKvCache cache, int startPos, int rows, float[] hidden, int row0, boolean withLogits, float[] logits) {
-        forward.bind(cache, startPos, rows);
-        forward.upload(hidden, row0, rows);
-        forward.layer(layer, 0, rows);
-        if (withLogits) {
-            forward.logits(norm, projection, rows - 1, 1);
-            download(logits);
-        }
-    }
-
-    private void download(float[] logits) {
+    /**
+     * Norm and projection of rows [row0, row0 + n) of {@code rows} (n ≤ maxBatch) in one launch
+     * (the projection read once for all): full-vocabulary logits to rows [outRow, outRow + n).
+     */
+    void logits(float[] rows, int row0, int n, float[] logits, int outRow) {
+        forward.upload(rows, row0, n);
+        forward.logits(norm, projection, 0, n);
         if (vocabulary == null) {
-            forward.downloadLogits(logits, 0, 1);
+            forward.downloadLogits(logits, outRow, n, vocab);
         } else {
-            forward.downloadLogitsRow(reduced, reduced.length);
-            vocabulary.scatter(reduced, logits, 0, vocab);
+            forward.downloadLogits(reduced, 0, n, vocabulary.size());
+            for (int t = 0; t < n; t++) vocabulary.scatter(reduced, t * vocabulary.size(), logits, (outRow + t) * vocab, vocab);
         }
     }
 }

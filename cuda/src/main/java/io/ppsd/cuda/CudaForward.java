@@ -353,19 +353,19 @@ final class CudaForward implements AutoCloseable {
 
     /** Copies logits rows 0..n-1 into {@code out} from row {@code outRow} on; waits for the device. */
     void downloadLogits(float[] out, int outRow, int n) {
-        long bytes = (long) n * vocab * Float.BYTES;
+        downloadLogits(out, outRow, n, vocab);
+    }
+
+    /**
+     * Copies logits rows 0..n-1 of {@code width} each (a reduced-vocabulary head's are narrower than
+     * the vocabulary, and lie packed) into {@code out} from row {@code outRow} on; waits for the device.
+     */
+    void downloadLogits(float[] out, int outRow, int n, int width) {
+        long bytes = (long) n * width * Float.BYTES;
         check(cuMemcpyDtoHAsync(logitsStage.pointer(), logits.address(), bytes, device.stream()), "cuMemcpyDtoHAsync");
         device.synchronize();
         stagingBusy = false;
-        logitsStage.getFloats(out, outRow * vocab, n * vocab);
-    }
-
-    /** Copies the first {@code width} logits of row 0 (a reduced-vocabulary head's) into {@code out}; waits for the device. */
-    void downloadLogitsRow(float[] out, int width) {
-        check(cuMemcpyDtoHAsync(logitsStage.pointer(), logits.address(), (long) width * Float.BYTES, device.stream()), "cuMemcpyDtoHAsync");
-        device.synchronize();
-        stagingBusy = false;
-        logitsStage.getFloats(out, 0, width);
+        logitsStage.getFloats(out, outRow * width, n * width);
     }
 
     // The steps of a layer: each names what it computes; the launch geometry lives only here.

@@ -129,19 +129,19 @@ public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> i
     }
 
     @Override
-    protected void computeHeadLayer(DeviceKvCache cache, int startPos, int rows, float[] hidden, int row0, boolean lastChunk, float[] logits) {
+    protected void computeHeadLayer(Segments<DeviceKvCache> segments, float[] hidden, int row0, float[] out) {
         enter();
         startTimer();
-        head.layer(cache, startPos, rows, hidden, row0, lastChunk, logits);
-        stopTimer("draft", rows);
+        head.layer(segments, hidden, row0, out);
+        stopTimer("draft layer", segments.totalRows());
     }
 
     @Override
-    protected void computeHeadProjection(float[] hidden, int row, float[] logits) {
+    protected void computeHeadLogits(float[] rows, int row0, int n, float[] logits, int outRow) {
         enter();
         startTimer();
-        head.project(hidden, row, logits);
-        stopTimer("draft", 1);
+        head.logits(rows, row0, n, logits, outRow);
+        stopTimer("draft", n);
     }
 
     /** Kernels queued on the stage's stream may still use a cache that is about to be freed. */

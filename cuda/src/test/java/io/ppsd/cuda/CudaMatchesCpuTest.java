@@ -159,6 +159,61 @@ class CudaMatchesCpuTest {
         }
     }
 
+    static Stream<String> batchedHeads() {
+        return Stream.of("norm", "linear-l" + EXIT_LAYER, "transformer-l" + EXIT_LAYER, "transformer-l" + EXIT_LAYER + "+v40");
+    }
+
+    /**
+     * Stage 0's head over the decode rows of six sequences at once: each segment's logits as the CPU
+     * backend drafts it alone, for the cost of one call whatever the number of rows: the projection
+     * in one launch (read once, not once per sequence), one copy of the rows in, one of the logits
+     * out, one synchronization; a transformer head adds its layer's launches, one copy each way and
+     * one synchronization.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("batchedHeads")
+    void batchedDraftsMatchCpuAndCostOneCallForAllRows(String head) {
+        RandomCheckpoint checkpoint = RandomCheckpoint.aligned(DType.BF16, 23);
+        var spec = new StageSpec(new LayerRange(0, EXIT_LAYER), true, false, head);
+        try (ModelFiles files = ModelFiles.open(write(checkpoint)); var pair = new BackendPair(files, spec, 16, KvDtype.F32, false)) {
+            int dim = checkpoint.hidden(), vocab = checkpoint.vocab(), n = 6;
+            int[][] prompts = new int[n][];
+            var batch = new io.ppsd.runtime.stage.StageBatch();
+            for (int s = 0; s < n; s++) {
+                prompts[s] = checkpoint.prompt(40 + s, 3 + s);
+                float[][] h = pair.embed(prompts[s], 0, prompts[s].length);
+                pair.forward(s + 1, 0, prompts[s].length, h);
+                pair.draft(s + 1, 0, prompts[s].length, h);
+                batch.add(s + 1, prompts[s].length, 1);
+            }
+            float[][] rows = {new float[n * dim], new float[n * dim]};
+            for (int s = 0; s < n; s++) {
+                float[][] h = pair.embed(new int[] {s + 5}, 0, 1);
+                System.arraycopy(h[0], 0, rows[0], s * dim, dim);
+                System.arraycopy(h[1], 0, rows[1], s * dim, dim);
+            }
+            pair.cpu.forward(batch, rows[0]);
+            pair.cuda.forward(batch, rows[1]);
+            float[][] logits = {new float[n * vocab], new float[n * vocab]};
+            for (int s = 0; s < n; s++) {  // the CPU backend drafts each sequence alone
+                float[] one = new float[vocab];
+                pair.cpu.draft(s + 1, prompts[s].length, 1, java.util.Arrays.copyOfRange(rows[0], s * dim, (s + 1) * dim), one);
+                System.arraycopy(one, 0, logits[0], s * vocab, vocab);
+            }
+            EmulatedDriver.counts();
+            pair.cuda.draft(batch, rows[1], logits[1]);
+            var c = EmulatedDriver.counts();
+            log.info("{}: batched draft of {} rows: {}", head, n, c);
+            pair.agreement.assertSameGreedy(head + " batched draft", logits[0], logits[1], n, vocab);
+            boolean layer = head.startsWith("transformer");
+            assertEquals(layer ? 6 : 1, c.launches(), "the head's layer (five launches) and one projection for all rows: " + c);
+            assertEquals(layer ? 2 : 1, c.hostToDeviceCopies(), c.toString());
+            assertEquals(layer ? 2 : 1, c.deviceToHostCopies(), c.toString());
+            assertEquals(layer ? 2 : 1, c.synchronizations(), c.toString());
+            for (int s = 0; s < n; s++) assertEquals(layer ? prompts[s].length + 1 : 0, pair.cuda.headLength(s + 1));
+        }
+    }
+
     @Test
     void pipelineOfTwoStagesMatchesCpu() {
         RandomCheckpoint checkpoint = RandomCheckpoint.aligned(DType.BF16, 31);

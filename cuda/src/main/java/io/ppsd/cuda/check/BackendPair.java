@@ -28,9 +28,14 @@ public final class BackendPair implements AutoCloseable {
 
     /** The CUDA stage caching {@code kv}; the CPU stage rounds its cache the same way, and the bound is {@link Agreement#forKv}. */
     public BackendPair(ModelFiles files, StageSpec spec, int cudaBatch, KvDtype kv) {
+        this(files, spec, cudaBatch, kv, true);
+    }
+
+    /** {@code profile}: the CUDA stage times its calls on the device (an event synchronization each; off where synchronizations are counted). */
+    public BackendPair(ModelFiles files, StageSpec spec, int cudaBatch, KvDtype kv, boolean profile) {
         cpu = new CpuStageExecutor(files, spec, new CoreGroup(1, "cpu"), true, CpuStageExecutor.DEFAULT_MAX_BATCH,
                 kv == KvDtype.BF16 ? DType.BF16 : DType.F32, LoadProgress.NONE);
-        cuda = new CudaStageExecutor(files, spec, new CudaSettings(0, cudaBatch, KernelSource.PTX, true).withKvDtype(kv), LoadProgress.NONE);
+        cuda = new CudaStageExecutor(files, spec, new CudaSettings(0, cudaBatch, KernelSource.PTX, profile).withKvDtype(kv), LoadProgress.NONE);
         agreement = Agreement.forKv(kv);
         dim = files.config().hiddenSize();
         vocab = files.config().vocabSize();

@@ -5,6 +5,7 @@ import io.ppsd.runtime.heads.ExitHeadFile;
 import io.ppsd.runtime.model.ModelConfig;
 import io.ppsd.runtime.model.ModelFiles;
 import io.ppsd.runtime.model.Tensor;
+import io.ppsd.runtime.stage.LayerStackExecutor;
 import java.lang.foreign.Arena;
 
 /**
@@ -21,7 +22,6 @@ final class CpuExitHead {
     private final LayerWeights layer;
     private final CpuForward forward;
     private final int dim;
-    private final float[] scratch;
     private final DraftVocabulary vocabulary; // null: the full vocabulary
     private final float[] reduced;
     private final int vocab;
@@ -52,37 +52,26 @@ final class CpuExitHead {
             default -> throw new IllegalStateException();
         }
         projection = Matrix.of(vocabulary == null ? proj : proj.gatherRows(vocabulary.tokenIds(), arena), arena);
-        reduced = vocabulary == null ? null : new float[vocabulary.size()];
-        scratch = new float[(layer == null ? 1 : forward.maxBatch()) * dim];
+        reduced = vocabulary == null ? null : new float[forward.maxBatch() * vocabulary.size()];
     }
 
     boolean hasLayer() {
         return layer != null;
     }
 
-    /** Norm and projection of row {@code row} of {@code hidden}. */
-    void project(float[] hidden, int row, float[] logits) {
-        System.arraycopy(hidden, row * dim, scratch, 0, dim);
-        logits(logits);
+    /** The head's layer over one compute call's rows, on a copy in {@code out} (the rows themselves go downstream unchanged). */
+    void layer(LayerStackExecutor.Segments<KvCache> segments, float[] hidden, int row0, float[] out) {
+        System.arraycopy(hidden, row0 * dim, out, 0, segments.totalRows() * dim);
+        forward.layer(layer, segments, 0, out, 0);
     }
 
-    /** Norm and projection of scratch row 0 into {@code logits[0, vocab)}. */
-    private void logits(float[] logits) {
+    /** Norm and projection of rows [row0, row0 + n) of {@code rows} (n ≤ maxBatch): full-vocabulary logits to rows [outRow, outRow + n) of {@code logits}. */
+    void logits(float[] rows, int row0, int n, float[] logits, int outRow) {
         if (vocabulary == null) {
-            forward.logits(norm, projection, scratch, 1, logits);
-        } else {
-            forward.logits(norm, projection, scratch, 1, reduced);
-            vocabulary.scatter(reduced, logits, 0, vocab);
+            forward.logits(norm, projection, rows, row0, n, logits, outRow);
+            return;
         }
-    }
-
-    /** The head's layer over a chunk of rows, on a copy (the rows go downstream unchanged); logits of the last row when asked. */
-    void layer(KvCache cache, int startPos, int rows, float[] hidden, int row0, boolean withLogits, float[] logits) {
-        System.arraycopy(hidden, row0 * dim, scratch, 0, rows * dim);
-        forward.layer(layer, cache, 0, startPos, rows, scratch, 0);
-        if (withLogits) {
-            System.arraycopy(scratch, (rows - 1) * dim, scratch, 0, dim);
-            logits(logits);
-        }
+        forward.logits(norm, projection, rows, row0, n, reduced, 0);
+        for (int t = 0; t < n; t++) vocabulary.scatter(reduced, t * vocabulary.size(), logits, (outRow + t) * vocab, vocab);
     }
 }

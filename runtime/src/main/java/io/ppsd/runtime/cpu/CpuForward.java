@@ -153,10 +153,15 @@ final class CpuForward {
 
     /** Final RMSNorm with {@code norm} then {@code head}: out is rows × head.rows(). */
     void logits(float[] norm, Matrix head, float[] hidden, int rows, float[] out) {
+        logits(norm, head, hidden, 0, rows, out, 0);
+    }
+
+    /** The same for rows [row0, row0 + rows) of {@code hidden}, into rows [outRow, outRow + rows) of {@code out}. */
+    void logits(float[] norm, Matrix head, float[] hidden, int row0, int rows, float[] out, int outRow) {
         for (int r0 = 0; r0 < rows; r0 += maxBatch) {
             int n = Math.min(maxBatch, rows - r0);
-            for (int t = 0; t < n; t++) VectorKernels.rmsnorm(xb, t * dim, hidden, (r0 + t) * dim, norm, dim, eps);
-            matmul(head, xb, n, out, r0 * head.rows(), head.rows());
+            for (int t = 0; t < n; t++) VectorKernels.rmsnorm(xb, t * dim, hidden, (row0 + r0 + t) * dim, norm, dim, eps);
+            matmul(head, xb, n, out, (outRow + r0) * head.rows(), head.rows());
         }
     }
 

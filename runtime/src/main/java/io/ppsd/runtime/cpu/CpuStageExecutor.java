@@ -109,13 +109,13 @@ public final class CpuStageExecutor extends LayerStackExecutor<KvCache> {
     }
 
     @Override
-    protected void computeHeadLayer(KvCache cache, int startPos, int rows, float[] hidden, int row0, boolean lastChunk, float[] logits) {
-        head.layer(cache, startPos, rows, hidden, row0, lastChunk, logits);
+    protected void computeHeadLayer(Segments<KvCache> segments, float[] hidden, int row0, float[] out) {
+        head.layer(segments, hidden, row0, out);
     }
 
     @Override
-    protected void computeHeadProjection(float[] hidden, int row, float[] logits) {
-        head.project(hidden, row, logits);
+    protected void computeHeadLogits(float[] rows, int row0, int n, float[] logits, int outRow) {
+        head.logits(rows, row0, n, logits, outRow);
     }
 
     @Override

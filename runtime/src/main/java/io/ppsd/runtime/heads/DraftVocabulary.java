@@ -83,8 +83,13 @@ public record DraftVocabulary(int[] tokenIds) {
      * draft, so greedy and sampling work on the full row unchanged.
      */
     public void scatter(float[] reduced, float[] out, int off, int vocab) {
+        scatter(reduced, 0, out, off, vocab);
+    }
+
+    /** The same for the reduced row at {@code from} of {@code reduced}. */
+    public void scatter(float[] reduced, int from, float[] out, int off, int vocab) {
         Arrays.fill(out, off, off + vocab, Float.NEGATIVE_INFINITY);
-        for (int i = 0; i < tokenIds.length; i++) out[off + tokenIds[i]] = reduced[i];
+        for (int i = 0; i < tokenIds.length; i++) out[off + tokenIds[i]] = reduced[from + i];
     }
 
     @Override

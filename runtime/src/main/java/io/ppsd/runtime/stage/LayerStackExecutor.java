@@ -29,6 +29,10 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
     private final java.util.ArrayList<C> batchCaches = new java.util.ArrayList<>();
     /** Reused for calls of one sequence, so they allocate nothing. */
     private final StageBatch oneSequence = new StageBatch();
+    /** Drafting's scratch: each segment's last row (after the head's layer, if it has one), the head layer's output rows of one compute call, and which segments end in it. */
+    private float[] lastRows = new float[0];
+    private float[] headOut;
+    private final int[] endedSegment, endedRow;
 
     protected LayerStackExecutor(ModelConfig config, StageSpec spec, int maxBatch) {
         if (spec.layers().to() > config.numLayers()) {
@@ -39,6 +43,8 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
         this.config = config;
         this.maxBatch = maxBatch;
         this.chunk = new Segments<>(maxBatch);
+        this.endedSegment = new int[maxBatch];
+        this.endedRow = new int[maxBatch];
     }
 
     /** A cache of {@code layers} layers for one sequence (the stage's layers, or 1 for a head's own layer). */
@@ -109,14 +115,18 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
     protected abstract boolean headHasLayer();
 
     /**
-     * The exit head's own layer over rows [row0, row0 + rows) of {@code hidden} (which stays
-     * unchanged: it goes downstream), for positions [startPos, startPos + rows), appending to
-     * {@code cache}; when {@code lastChunk}, writes the head's logits of the chunk's last row.
+     * The exit head's own layer over one compute call's rows, [row0, row0 + segments.totalRows())
+     * of {@code hidden}, which stays unchanged (it goes downstream): each segment appends to its
+     * head cache, and the layer's output rows go to rows 0.. of {@code out}.
      */
-    protected abstract void computeHeadLayer(C cache, int startPos, int rows, float[] hidden, int row0, boolean lastChunk, float[] logits);
+    protected abstract void computeHeadLayer(Segments<C> segments, float[] hidden, int row0, float[] out);
 
-    /** A head without a layer: its norm and projection of row {@code row} of {@code hidden}. */
-    protected abstract void computeHeadProjection(float[] hidden, int row, float[] logits);
+    /**
+     * The exit head's norm and projection of rows [row0, row0 + n) of {@code rows}, n ≤ maxBatch,
+     * weights read once for all: their logits over the full vocabulary go to rows [outRow, outRow +
+     * n) of {@code logits}.
+     */
+    protected abstract void computeHeadLogits(float[] rows, int row0, int n, float[] logits, int outRow);
 
     /** The embedding rows of {@code n} token ids, already checked against the vocabulary. */
     protected abstract void computeEmbedding(int[] tokens, int off, int n, float[] hidden);
@@ -260,23 +270,66 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
         cache.setLength(pos + 1);
     }
 
+    /** A draft for one sequence: a batch of one segment (the same rules, the same chunking). */
     @Override
     public final void draft(long seq, int startPos, int rows, float[] hidden, float[] logits) {
+        oneSequence.clear();
+        draft(oneSequence.add(seq, startPos, rows), hidden, logits);
+    }
+
+    /**
+     * The exit head over every segment of a batch, each weight read once per compute call (not once
+     * per sequence): a head with a layer runs it over every row, since its cache must see every
+     * position the stage computes, in compute calls of at most maxBatch rows spanning segments; then
+     * the norm and projection of each segment's last row, at most maxBatch rows per call. The head
+     * caches' rule is checked for every segment before anything is computed.
+     */
+    @Override
+    public final void draft(StageBatch batch, float[] hidden, float[] logits) {
         if (!spec.drafts()) throw new IllegalStateException(spec + " has no exit head");
+        int dim = config.hiddenSize(), n = batch.size();
+        if (lastRows.length < n * dim) lastRows = new float[n * dim];
         if (!headHasLayer()) {
-            computeHeadProjection(hidden, rows - 1, logits);
-            return;
+            for (int i = 0; i < n; i++) System.arraycopy(hidden, (batch.rowOffset(i) + batch.rows(i) - 1) * dim, lastRows, i * dim, dim);
+        } else {
+            headLayer(batch, hidden, dim);
         }
-        C cache = headCaches.get(seq);
-        if (cache == null) cache = headCaches.put(seq, newCache(1));
-        C layers = caches.get(seq);
-        if (layers != null) cache.budgeted = layers.budgeted; // the stage's reservation covers the head's layer too
-        requireAt(cache, seq, startPos, true);
-        cache.reserve(startPos + rows);
-        for (int r0 = 0; r0 < rows; r0 += maxBatch) {
-            int m = Math.min(maxBatch, rows - r0);
-            computeHeadLayer(cache, startPos + r0, m, hidden, r0, r0 + m == rows, logits);
-            cache.setLength(startPos + r0 + m);
+        for (int g = 0; g < n; g += maxBatch) computeHeadLogits(lastRows, g, Math.min(maxBatch, n - g), logits, g);
+    }
+
+    /** The head's layer over every row of the batch; each segment's last output row goes to lastRows[segment]. */
+    private void headLayer(StageBatch batch, float[] hidden, int dim) {
+        batchCaches.clear();
+        for (int i = 0; i < batch.size(); i++) {
+            long seq = batch.seq(i);
+            C cache = headCaches.get(seq);
+            if (cache == null) cache = headCaches.put(seq, newCache(1));
+            C layers = caches.get(seq);
+            if (layers != null) cache.budgeted = layers.budgeted; // the stage's reservation covers the head's layer too
+            requireAt(cache, seq, batch.start(i), true);
+            batchCaches.add(cache);
+        }
+        for (int i = 0; i < batch.size(); i++) batchCaches.get(i).reserve(batch.start(i) + batch.rows(i));
+        if (headOut == null) headOut = new float[maxBatch * dim];
+        int segment = 0, done = 0, row = 0;
+        while (segment < batch.size()) {
+            chunk.clear();
+            int chunkRow0 = row, ended = 0;
+            while (segment < batch.size() && chunk.totalRows() < maxBatch) {
+                int m = Math.min(batch.rows(segment) - done, maxBatch - chunk.totalRows());
+                chunk.add(batchCaches.get(segment), batch.start(segment) + done, m);
+                done += m;
+                row += m;
+                if (done == batch.rows(segment)) {
+                    endedSegment[ended] = segment;
+                    endedRow[ended++] = chunk.totalRows() - 1;
+                    segment++;
+                    done = 0;
+                }
+            }
+            computeHeadLayer(chunk, hidden, chunkRow0, headOut);
+            for (int i = 0; i < chunk.count(); i++) chunk.cache(i).setLength(chunk.start(i) + chunk.rows(i));
+            for (int e = 0; e < ended; e++) System.arraycopy(headOut, endedRow[e] * dim, lastRows, endedSegment[e] * dim, dim);
         }
     }
 

@@ -60,7 +60,8 @@ public interface StageExecutor extends AutoCloseable {
      * {@link #draft} for every segment of a batch at once: the exit head sees each segment's rows
      * of {@code hidden} (laid out as for {@link #forward(StageBatch, float[])}, not modified) and
      * writes the logits of each segment's last row to {@code logits} at segment × vocabulary. This
-     * default drafts segment by segment; a device prices or runs it as one call.
+     * default drafts segment by segment; {@link LayerStackExecutor} (CPU, CUDA) reads the head's
+     * weights once per compute call for all segments, and a simulated device prices it as one call.
      */
     default void draft(StageBatch batch, float[] hidden, float[] logits) {
         int dim = config().hiddenSize(), vocab = config().vocabSize();
