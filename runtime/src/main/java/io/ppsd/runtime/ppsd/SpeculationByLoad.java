@@ -12,9 +12,11 @@ import org.slf4j.LoggerFactory;
  * (e·S·c(k/S) ≥ c(k)); on the benchmark host it kept speculating where plain pipelining was 15–45 %
  * faster, because the work a thrown-away row costs is spread over every stage and the host, not in
  * stage 0's call times. So stage 0 measures what each mode delivers: <b>verdicts per by-load
- * sequence-second</b> (each verdict commits exactly one token; a second in which n by-load sequences
- * were decoding counts n sequence-seconds), which at one load is aggregate throughput divided by
- * that load.
+ * session-second</b> (each verdict commits exactly one token; a second in which n by-load sequences
+ * were at stage 0, decoding or prefilling, counts n session-seconds), which at one load is aggregate
+ * throughput divided by that load. Prefilling sessions count: a mode that slows the prefill chunks
+ * down (speculation at high load: every call carries a row of every decoding sequence) delivers
+ * less per session even when each decoding sequence gets its tokens as fast.
  *
  * <p>Per call, per load. Which mode wins depends on how many sequences share the stages, so the
  * measurements are kept per <em>load class</em>: the number of sequences at stage 0, decoding or
@@ -68,7 +70,7 @@ final class SpeculationByLoad {
     /** What is known at one load class. */
     private static final class LoadClass {
         final double[] verdicts = new double[2]; // [speculating, plain], forgetting
-        final double[] sequenceNanos = new double[2];
+        final double[] sessionNanos = new double[2];
         final boolean[] measuredOnce = new boolean[2]; // MIN_VERDICTS reached (an aged measurement stays one)
         int periods; // periods chosen for this class
         int interval = FIRST_INTERVAL;
@@ -78,9 +80,9 @@ final class SpeculationByLoad {
             return measuredOnce[mode];
         }
 
-        /** Verdicts per sequence-second in {@code mode}. */
+        /** Verdicts per session-second in {@code mode}. */
         double rate(int mode) {
-            return sequenceNanos[mode] > 0 ? verdicts[mode] * 1e9 / sequenceNanos[mode] : Double.NaN;
+            return sessionNanos[mode] > 0 ? verdicts[mode] * 1e9 / sessionNanos[mode] : Double.NaN;
         }
 
         /** How far the worse mode is behind, as a fraction of the better one's rate. */
@@ -96,12 +98,12 @@ final class SpeculationByLoad {
         /** Before {@code mode} is re-measured: its old measurement keeps {@value #STALE_WEIGHT} of its weight. */
         void age(int mode) {
             verdicts[mode] *= STALE_WEIGHT;
-            sequenceNanos[mode] *= STALE_WEIGHT;
+            sessionNanos[mode] *= STALE_WEIGHT;
         }
 
-        void attribute(int mode, int verdictsNow, double sequenceNanosNow) {
+        void attribute(int mode, int verdictsNow, double sessionNanosNow) {
             verdicts[mode] = verdicts[mode] * KEEP + verdictsNow;
-            sequenceNanos[mode] = sequenceNanos[mode] * KEEP + sequenceNanosNow;
+            sessionNanos[mode] = sessionNanos[mode] * KEEP + sessionNanosNow;
             if (verdicts[mode] >= MIN_VERDICTS) measuredOnce[mode] = true;
         }
     }
@@ -138,18 +140,18 @@ final class SpeculationByLoad {
 
     /**
      * One stage-0 call ended at {@code now}; {@code load} sequences were at stage 0, decoding or
-     * prefilling (by load or not: all of them share the stages), {@code byLoadDecoding} of them
-     * decoding by load.
+     * prefilling (by load or not: all of them share the stages), {@code byLoadSessions} of them by
+     * load.
      */
-    void call(int load, int byLoadDecoding, long now) {
+    void call(int load, int byLoadSessions, long now) {
         int c = loadClass(load);
         if (calls == 0) {
             periodStart = now;
-            mode = choose(c, byLoadDecoding > 0);
+            mode = choose(c, byLoadSessions > 0);
         }
         calls++;
-        if (measuring && byLoadDecoding > 0 && lastCall >= 0 && now > lastCall) {
-            classes[c].attribute(mode, pendingVerdicts, (double) (now - lastCall) * byLoadDecoding);
+        if (measuring && byLoadSessions > 0 && lastCall >= 0 && now > lastCall) {
+            classes[c].attribute(mode, pendingVerdicts, (double) (now - lastCall) * byLoadSessions);
         }
         pendingVerdicts = 0;
         lastCall = now;
@@ -211,7 +213,7 @@ final class SpeculationByLoad {
         for (int i = 0; i < CLASSES; i++) {
             LoadClass k = classes[i];
             if (k.verdicts[SPECULATING] == 0 && k.verdicts[PLAIN] == 0) continue;
-            b.append(String.format(java.util.Locale.ROOT, "; load class %d: speculating %.1f, plain %.1f tokens per sequence-second", i,
+            b.append(String.format(java.util.Locale.ROOT, "; load class %d: speculating %.1f, plain %.1f tokens per session-second", i,
                     k.rate(SPECULATING), k.rate(PLAIN)));
         }
         return b.toString();

@@ -33,6 +33,8 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
     private float[] lastRows = new float[0];
     private float[] headOut;
     private final int[] endedSegment, endedRow;
+    /** Where chunking a batch into compute calls stands: segment, rows of it done, rows done in all. */
+    private final int[] cursor = new int[3];
 
     protected LayerStackExecutor(ModelConfig config, StageSpec spec, int maxBatch) {
         if (spec.layers().to() > config.numLayers()) {
@@ -230,23 +232,37 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
         }
         for (int i = 0; i < batch.size(); i++) budgetFor(batchCaches.get(i), batch.seq(i), batch.start(i) + batch.rows(i));
         for (int i = 0; i < batch.size(); i++) batchCaches.get(i).reserve(batch.start(i) + batch.rows(i));
-        int segment = 0, done = 0, row = 0;
-        while (segment < batch.size()) {
-            chunk.clear();
-            int chunkRow0 = row;
-            while (segment < batch.size() && chunk.totalRows() < maxBatch) {
-                int m = Math.min(batch.rows(segment) - done, maxBatch - chunk.totalRows());
-                chunk.add(batchCaches.get(segment), batch.start(segment) + done, m);
-                done += m;
-                row += m;
-                if (done == batch.rows(segment)) {
-                    segment++;
-                    done = 0;
-                }
-            }
-            computeLayers(chunk, hidden, chunkRow0);
+        java.util.Arrays.fill(cursor, 0);
+        while (cursor[0] < batch.size()) {
+            int row0 = cursor[2];
+            nextChunk(batch);
+            computeLayers(chunk, hidden, row0);
             for (int i = 0; i < chunk.count(); i++) chunk.cache(i).setLength(chunk.start(i) + chunk.rows(i));
         }
+    }
+
+    /**
+     * Fills {@code chunk} with the next compute call's rows of {@code batch} (segment caches in
+     * batchCaches), from {@link #cursor} on, which it advances; returns how many segments end in
+     * the call, their indices and rows within it in endedSegment / endedRow.
+     */
+    private int nextChunk(StageBatch batch) {
+        chunk.clear();
+        int ended = 0;
+        while (cursor[0] < batch.size() && chunk.totalRows() < maxBatch) {
+            int segment = cursor[0];
+            int m = Math.min(batch.rows(segment) - cursor[1], maxBatch - chunk.totalRows());
+            chunk.add(batchCaches.get(segment), batch.start(segment) + cursor[1], m);
+            cursor[1] += m;
+            cursor[2] += m;
+            if (cursor[1] == batch.rows(segment)) {
+                endedSegment[ended] = segment;
+                endedRow[ended++] = chunk.totalRows() - 1;
+                cursor[0]++;
+                cursor[1] = 0;
+            }
+        }
+        return ended;
     }
 
     /**
@@ -311,22 +327,10 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
         }
         for (int i = 0; i < batch.size(); i++) batchCaches.get(i).reserve(batch.start(i) + batch.rows(i));
         if (headOut == null) headOut = new float[maxBatch * dim];
-        int segment = 0, done = 0, row = 0;
-        while (segment < batch.size()) {
-            chunk.clear();
-            int chunkRow0 = row, ended = 0;
-            while (segment < batch.size() && chunk.totalRows() < maxBatch) {
-                int m = Math.min(batch.rows(segment) - done, maxBatch - chunk.totalRows());
-                chunk.add(batchCaches.get(segment), batch.start(segment) + done, m);
-                done += m;
-                row += m;
-                if (done == batch.rows(segment)) {
-                    endedSegment[ended] = segment;
-                    endedRow[ended++] = chunk.totalRows() - 1;
-                    segment++;
-                    done = 0;
-                }
-            }
+        java.util.Arrays.fill(cursor, 0);
+        while (cursor[0] < batch.size()) {
+            int chunkRow0 = cursor[2];
+            int ended = nextChunk(batch);
             computeHeadLayer(chunk, hidden, chunkRow0, headOut);
             for (int i = 0; i < chunk.count(); i++) chunk.cache(i).setLength(chunk.start(i) + chunk.rows(i));
             for (int e = 0; e < ended; e++) System.arraycopy(headOut, endedRow[e] * dim, lastRows, endedSegment[e] * dim, dim);

@@ -82,7 +82,7 @@ class SpeculationByLoadTest {
         var rates = new java.util.HashMap<Integer, double[]>();
         while (perClass.find()) rates.put(Integer.parseInt(perClass.group(1)), new double[] {Double.parseDouble(perClass.group(2)), Double.parseDouble(perClass.group(3))});
         assertTrue(rates.containsKey(0) && rates.containsKey(4), state);
-        // Per sequence-second: 3000 against 1000 at one sequence, 2000/16 = 125 against 3000/16 = 187.5 at sixteen,
+        // Per session-second: 3000 against 1000 at one session, 2000/16 = 125 against 3000/16 = 187.5 at sixteen,
         // within 15 % (bursts, and the mode held when a burst of the other's arrives after a change of period).
         assertEquals(3000, rates.get(0)[0], 450, state);
         assertEquals(1000, rates.get(0)[1], 150, state);
