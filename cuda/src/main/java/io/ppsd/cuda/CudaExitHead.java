@@ -70,6 +70,18 @@ final class CudaExitHead {
         forward.download(out, 0, n);
     }
 
+    /** Whether the projection covers the whole vocabulary (a reduced head's ids are mapped to the vocabulary's on the host). */
+    boolean fullVocabulary() {
+        return vocabulary == null;
+    }
+
+    /** Greedy drafts of rows [row0, row0 + n) of {@code rows}: the projection and the argmax on the device, n ids back. */
+    void argmax(float[] rows, int row0, int n, int[] tokens, int outRow) {
+        forward.upload(rows, row0, n);
+        forward.logits(norm, projection, 0, n);
+        forward.argmaxLogits(n, tokens, outRow);
+    }
+
     /**
      * Norm and projection of rows [row0, row0 + n) of {@code rows} (n ≤ maxBatch) in one launch
      * (the projection read once for all): full-vocabulary logits to rows [outRow, outRow + n).

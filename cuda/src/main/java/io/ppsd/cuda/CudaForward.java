@@ -68,6 +68,9 @@ final class CudaForward implements AutoCloseable {
     private final DeviceBuffer xb, q, k, v, att, hb, hb2, logits, partial, tickets;
     private final long partialFloats;
     private final PinnedBuffer ioStage, logitsStage, choiceStage;
+    /** Greedy drafts of up to maxBatch logits rows: [ids: n ints | their logits: n floats], on the device and staged. */
+    private final DeviceBuffer drafts;
+    private final PinnedBuffer draftsStage;
     /** Where the hidden rows start in {@code ioStage} (made once: a call allocates nothing). */
     private final org.bytedeco.javacpp.Pointer ioStageRows;
     /** True while a queued copy may still read a staging buffer: the next write there waits for the device first. */
@@ -130,6 +133,8 @@ final class CudaForward implements AutoCloseable {
         ioStage = new PinnedBuffer(headerBytes + (long) maxBatch * dim * Float.BYTES);
         ioStageRows = ioStage.pointer(headerBytes);
         choiceStage = new PinnedBuffer(8);
+        drafts = needsLogits ? device.allocate(8L * maxBatch) : null;
+        draftsStage = needsLogits ? new PinnedBuffer(8L * maxBatch) : null;
         logits = needsLogits ? floats(maxBatch * vocab) : null;
         logitsStage = needsLogits ? new PinnedBuffer((long) maxBatch * vocab * Float.BYTES) : null;
     }
@@ -368,6 +373,27 @@ final class CudaForward implements AutoCloseable {
         logitsStage.getFloats(out, outRow * width, n * width);
     }
 
+    /**
+     * The argmax of each of logits rows 0..n-1 (ties to the lower id) into tokens[outRow ..]: one
+     * launch and one copy of 8·n bytes back (the ids and their logits); waits for the device. A row
+     * holding a NaN or +∞ anywhere fails as broken weights, as the device step does.
+     */
+    void argmaxLogits(int n, int[] tokens, int outRow) {
+        long ids = drafts.address(), best = ids + (long) n * Integer.BYTES;
+        launch.of(Kernel.ARGMAX).ptr(ids).ptr(best).ptr(logits.address()).i(vocab).run(n, 1, 256);
+        check(cuMemcpyDtoHAsync(draftsStage.pointer(), ids, 8L * n, device.stream()), "cuMemcpyDtoHAsync");
+        device.synchronize();
+        stagingBusy = false;
+        for (int t = 0; t < n; t++) {
+            int token = draftsStage.getInt((long) t * Integer.BYTES);
+            if (Float.isNaN(Float.intBitsToFloat(draftsStage.getInt((long) (n + t) * Integer.BYTES)))) {
+                throw new io.ppsd.runtime.decode.Sampler.NonFiniteLogitsException("the exit head produced a non-finite logit (NaN or +inf in the row; token "
+                        + token + "): its weights or the model's are broken (NaN or infinite values)");
+            }
+            tokens[outRow + t] = token;
+        }
+    }
+
     // The steps of a layer: each names what it computes; the launch geometry lives only here.
 
     /** The device rows' hidden states (after the row table and token ids in {@code io}). */
@@ -522,5 +548,7 @@ final class CudaForward implements AutoCloseable {
         ioStage.close();
         choiceStage.close();
         if (logitsStage != null) logitsStage.close();
+        if (drafts != null) drafts.close();
+        if (draftsStage != null) draftsStage.close();
     }
 }

@@ -144,6 +144,19 @@ public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> i
         stopTimer("draft", n);
     }
 
+    /** Full-vocabulary heads pick on the device; a reduced head's logits come back (its ids and ties are the host's). */
+    @Override
+    protected void computeHeadArgmax(float[] rows, int row0, int n, int[] tokens, int outRow) {
+        if (!head.fullVocabulary()) {
+            super.computeHeadArgmax(rows, row0, n, tokens, outRow);
+            return;
+        }
+        enter();
+        startTimer();
+        head.argmax(rows, row0, n, tokens, outRow);
+        stopTimer("greedy draft", n);
+    }
+
     /** Kernels queued on the stage's stream may still use a cache that is about to be freed. */
     @Override
     protected void beforeRelease() {

@@ -211,6 +211,20 @@ class CudaMatchesCpuTest {
             assertEquals(layer ? 2 : 1, c.deviceToHostCopies(), c.toString());
             assertEquals(layer ? 2 : 1, c.synchronizations(), c.toString());
             for (int s = 0; s < n; s++) assertEquals(layer ? prompts[s].length + 1 : 0, pair.cuda.headLength(s + 1));
+
+            // The greedy drafts alone (the drafter's call when every row is greedy): picked on the device,
+            // 8 bytes a row back; a reduced-vocabulary head's logits still come back (its ids are the host's).
+            for (int s = 0; s < n; s++) pair.cuda.truncate(s + 1, prompts[s].length);
+            EmulatedDriver.counts();
+            int[] drafts = new int[n];
+            pair.cuda.draftGreedy(batch, rows[1], drafts);
+            var g = EmulatedDriver.counts();
+            log.info("{}: greedy drafts of {} rows: {}", head, n, g);
+            for (int s = 0; s < n; s++) assertEquals(Sampler.argmax(logits[1], s * vocab, vocab), drafts[s], head + ": greedy draft " + s);
+            boolean reduced = head.endsWith("+v40");
+            assertEquals((layer ? 5 : 0) + (reduced ? 1 : 2), g.launches(), "the head's layer, the projection, the argmax: " + g);
+            assertEquals(layer ? 2 : 1, g.deviceToHostCopies(), g.toString());
+            if (!reduced) assertEquals((layer ? (long) n * dim * Float.BYTES : 0) + 8L * n, g.deviceToHostBytes(), "the ids and their logits: " + g);
         }
     }
 

@@ -61,6 +61,8 @@ public final class DrafterStage implements PipelineStage {
     private final StageBatch batch = new StageBatch();
     private final DraftModels draftModels;
     private float[] draftLogits = new float[0];
+    /** The head's greedy drafts of a call whose rows all draft greedily (no logits row leaves a device then). */
+    private int[] draftTokens = new int[0];
     /** One segment's embedding before it is placed in the call's rows (a prefill chunk at most). */
     private final float[] embedded;
 
@@ -183,6 +185,11 @@ public final class DrafterStage implements PipelineStage {
         if (!roundRobin.contains(r.seq())) roundRobin.add(r.seq());
     }
 
+    /** Whether the sequence's drafts are the head's argmax alone (greedy, no repetition penalty). */
+    private static boolean greedyDrafts(Sequence s) {
+        return s.params.sampling().isGreedy() && s.params.sampling().repetitionPenalty() == 1f;
+    }
+
     /** Waiting for the draft models, every row's draft is theirs: the exit head never runs. */
     private boolean headUnused() {
         return draftModels != null && draftModels.waits();
@@ -241,7 +248,11 @@ public final class DrafterStage implements PipelineStage {
         if (chunk > 0) batch.add(prefill, ps.prefilled, chunk);
         for (long seq : rows) batch.add(seq, sequences.get(seq).nextPos, 1);
         float[] hidden = new float[batch.totalRows() * dim];
-        if (draftLogits.length < batch.size() * vocab) draftLogits = new float[batch.size() * vocab];
+        // Rows that all draft greedily (no penalty, no draft models) need only the head's argmax.
+        boolean greedy = draftModels == null;
+        for (long seq : rows) greedy &= greedyDrafts(sequences.get(seq));
+        if (greedy && draftTokens.length < batch.size()) draftTokens = new int[batch.size()];
+        if (!greedy && draftLogits.length < batch.size() * vocab) draftLogits = new float[batch.size() * vocab];
         try {
             for (int i = 0; i < batch.size(); i++) {
                 int n = batch.rows(i);
@@ -251,7 +262,8 @@ public final class DrafterStage implements PipelineStage {
             executor.forward(batch, hidden);
             // The head over every segment in one call (a prefill chunk fills a transformer head's cache);
             // none when every draft is the draft models' (waiting for them, the head's would never be used).
-            if (!headUnused()) executor.draft(batch, hidden, draftLogits);
+            if (greedy) executor.draftGreedy(batch, hidden, draftTokens);
+            else if (!headUnused()) executor.draft(batch, hidden, draftLogits);
         } catch (RuntimeException e) {
             // The call as a whole failed: fail its sequences (finishing them frees whatever it appended).
             long[] all = new long[batch.size()];
@@ -267,7 +279,7 @@ public final class DrafterStage implements PipelineStage {
             long seq = batch.seq(i);
             try {
                 parts.add(draftRow(seq, sequences.get(seq), Arrays.copyOfRange(hidden, batch.rowOffset(i) * dim, (batch.rowOffset(i) + 1) * dim),
-                        draftLogits, i * vocab));
+                        draftLogits, i * vocab, greedy ? draftTokens[i] : -1));
             } catch (RuntimeException e) {
                 failed.add(seq);
                 failure = e;
@@ -292,7 +304,7 @@ public final class DrafterStage implements PipelineStage {
     }
 
     /** The next token of one decode row, drawn from the head's logits at {@code off}; the row's hidden state travels with it. */
-    private Hidden draftRow(long seq, Sequence s, float[] hidden, float[] headLogits, int off) {
+    private Hidden draftRow(long seq, Sequence s, float[] hidden, float[] headLogits, int off, int greedyDraft) {
         int p = s.nextPos;
         float[] probs = null;
         int draft;
@@ -303,6 +315,8 @@ public final class DrafterStage implements PipelineStage {
             float[] q = s.below.distribution(p + 1);
             probs = q == null ? null : q.clone();
             s.below.consume(p + 2);
+        } else if (greedyDraft >= 0) {
+            draft = greedyDraft; // the head's argmax, picked by the executor
         } else if (s.params.sampling().isGreedy()) {
             draft = s.sampler.sample(headLogits, off, s.tokens, historyLength);
         } else {

@@ -129,6 +129,14 @@ public final class SimulatedLatencyExecutor implements StageExecutor {
         padTo(start, profile.draftNanos(headKind, batch.totalRows(), batch.size(), headVocabularyShare));
     }
 
+    /** Priced as {@link #draft(io.ppsd.runtime.stage.StageBatch, float[], float[])}: the head's work is the same, whatever comes back. */
+    @Override
+    public void draftGreedy(io.ppsd.runtime.stage.StageBatch batch, float[] hidden, int[] tokens) {
+        long start = clock.nanoTime();
+        real.draftGreedy(batch, hidden, tokens);
+        padTo(start, profile.draftNanos(headKind, batch.totalRows(), batch.size(), headVocabularyShare));
+    }
+
     @Override
     public void draft(long seq, int startPos, int rows, float[] hidden, float[] logits) {
         long start = clock.nanoTime();

@@ -31,7 +31,7 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
     private final StageBatch oneSequence = new StageBatch();
     /** Drafting's scratch: each segment's last row (after the head's layer, if it has one), the head layer's output rows of one compute call, and which segments end in it. */
     private float[] lastRows = new float[0];
-    private float[] headOut;
+    private float[] headOut, greedyLogits;
     private final int[] endedSegment, endedRow;
     /** Where chunking a batch into compute calls stands: segment, rows of it done, rows done in all. */
     private final int[] cursor = new int[3];
@@ -302,6 +302,19 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
      */
     @Override
     public final void draft(StageBatch batch, float[] hidden, float[] logits) {
+        int n = headRows(batch, hidden);
+        for (int g = 0; g < n; g += maxBatch) computeHeadLogits(lastRows, g, Math.min(maxBatch, n - g), logits, g);
+    }
+
+    /** {@link #draft(StageBatch, float[], float[])}'s head, then each segment's argmax ({@link #computeHeadArgmax}). */
+    @Override
+    public final void draftGreedy(StageBatch batch, float[] hidden, int[] tokens) {
+        int n = headRows(batch, hidden);
+        for (int g = 0; g < n; g += maxBatch) computeHeadArgmax(lastRows, g, Math.min(maxBatch, n - g), tokens, g);
+    }
+
+    /** The rows the head projects, one per segment, into lastRows (through the head's layer if it has one); returns their count. */
+    private int headRows(StageBatch batch, float[] hidden) {
         if (!spec.drafts()) throw new IllegalStateException(spec + " has no exit head");
         int dim = config.hiddenSize(), n = batch.size();
         if (lastRows.length < n * dim) lastRows = new float[n * dim];
@@ -310,7 +323,23 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
         } else {
             headLayer(batch, hidden, dim);
         }
-        for (int g = 0; g < n; g += maxBatch) computeHeadLogits(lastRows, g, Math.min(maxBatch, n - g), logits, g);
+        return n;
+    }
+
+    /**
+     * The greedy drafts of rows [row0, row0 + n) of {@code rows} (n ≤ maxBatch) into tokens[outRow
+     * ..]: as {@link StageExecutor#draftGreedy}. This computes the logits ({@link
+     * #computeHeadLogits}) and picks on the host; a device overrides it to pick where they are.
+     */
+    protected void computeHeadArgmax(float[] rows, int row0, int n, int[] tokens, int outRow) {
+        int vocab = config.vocabSize();
+        if (greedyLogits == null) greedyLogits = new float[maxBatch * vocab];
+        computeHeadLogits(rows, row0, n, greedyLogits, 0);
+        for (int t = 0; t < n; t++) {
+            int token = io.ppsd.runtime.decode.Sampler.argmax(greedyLogits, t * vocab, vocab);
+            io.ppsd.runtime.decode.Sampler.requireFinite(greedyLogits, t * vocab, token);
+            tokens[outRow + t] = token;
+        }
     }
 
     /** The head's layer over every row of the batch; each segment's last output row goes to lastRows[segment]. */

@@ -73,6 +73,22 @@ public interface StageExecutor extends AutoCloseable {
         }
     }
 
+    /**
+     * {@link #draft(StageBatch, float[], float[])} when only each segment's greedy draft is wanted:
+     * {@code tokens[i]} = the argmax of the head's logits of segment i's last row (ties to the lower
+     * id), and a {@link io.ppsd.runtime.decode.Sampler.NonFiniteLogitsException} for a NaN or +∞
+     * chosen. A device picks them where the logits are and sends back only the ids.
+     */
+    default void draftGreedy(StageBatch batch, float[] hidden, int[] tokens) {
+        int vocab = config().vocabSize();
+        float[] logits = new float[batch.size() * vocab];
+        draft(batch, hidden, logits);
+        for (int i = 0; i < batch.size(); i++) {
+            tokens[i] = io.ppsd.runtime.decode.Sampler.argmax(logits, i * vocab, vocab);
+            io.ppsd.runtime.decode.Sampler.requireFinite(logits, i * vocab, tokens[i]);
+        }
+    }
+
     /** Embeds n tokens into {@code hidden} rows 0..n-1; only on a stage with the embedding. */
     void embed(int[] tokens, int off, int n, float[] hidden);
 

@@ -27,11 +27,17 @@ class BatchedDraftTest {
     @TempDir
     static Path tmp;
 
-    @ParameterizedTest
-    @ValueSource(strings = {"linear-l2", "transformer-l2"})
-    void batchedDraftsEqualSingleDrafts(String head) {
+    static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> heads() {
+        return java.util.stream.Stream.of("linear-l2", "transformer-l2").flatMap(h -> java.util.stream.Stream.of(
+                org.junit.jupiter.params.provider.Arguments.of(h, false), org.junit.jupiter.params.provider.Arguments.of(h, true)));
+    }
+
+    /** {@code greedy}: {@link StageExecutor#draftGreedy} (the ids alone) instead of the logits. */
+    @ParameterizedTest(name = "{0}, greedy ids {1}")
+    @org.junit.jupiter.params.provider.MethodSource("heads")
+    void batchedDraftsEqualSingleDrafts(String head, boolean greedy) {
         var model = RandomModel.small(11);
-        Path dir = tmp.resolve("m-" + head);
+        Path dir = tmp.resolve("m-" + head + greedy);
         model.write(dir, 2, 1f);
         var spec = new StageSpec(new LayerRange(0, 2), true, false, head);
         try (var files = ModelFiles.open(dir);
@@ -64,14 +70,26 @@ class BatchedDraftTest {
             batched.forward(batch, rows);
             float[] before = rows.clone();
             float[] logits = new float[n * vocab];
-            batched.draft(batch, rows, logits);
+            if (greedy) {
+                // Only the ids: each must be the argmax of what the single-sequence draft's logits say.
+                int[] drafts = new int[n];
+                batched.draftGreedy(batch, rows, drafts);
+                for (int s = 0; s < n; s++) logits[s * vocab + drafts[s]] = 1; // compared below through the argmax
+            } else {
+                batched.draft(batch, rows, logits);
+            }
             assertArrayEquals(before, rows, "the rows go downstream as the layers left them");
             for (int s = 0; s < n; s++) {
                 float[] h = new float[added[s] * dim], expected = new float[vocab];
                 single.embed(tokens[s], held[s], added[s], h);
                 single.forward(s + 1, held[s], added[s], h);
                 single.draft(s + 1, held[s], added[s], h, expected);
-                assertArrayEquals(expected, Arrays.copyOfRange(logits, s * vocab, (s + 1) * vocab), 1e-5f, head + ": segment " + s);
+                if (greedy) {
+                    assertEquals(io.ppsd.runtime.decode.Sampler.argmax(expected, 0, vocab), io.ppsd.runtime.decode.Sampler.argmax(logits, s * vocab, vocab),
+                            head + ": the greedy draft of segment " + s);
+                } else {
+                    assertArrayEquals(expected, Arrays.copyOfRange(logits, s * vocab, (s + 1) * vocab), 1e-5f, head + ": segment " + s);
+                }
                 if (head.startsWith("transformer")) assertEquals(held[s] + added[s], batched.headLength(s + 1), "the head's cache grew by the segment's rows");
             }
             for (int s = 0; s < n; s++) { // the head caches the batch wrote serve the next position as the single drafts' do
