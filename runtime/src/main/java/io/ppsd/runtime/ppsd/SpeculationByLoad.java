@@ -31,8 +31,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Time is cut into periods of {@value #PERIOD_CALLS} stage-0 calls (or {@value
  * #MIN_PERIOD_CALLS} once half a second has passed, for slow calls); one mode holds for a period,
- * chosen for the class of the load at its start, and only a period's second half is attributed
- * (the first lets the positions in flight of the previous mode drain). A class with too little
+ * chosen for the class of the load at its start, and a period is attributed from its second
+ * quarter on (the first lets the positions in flight of the previous mode drain). A class with too little
  * measured in a mode ({@value #MIN_VERDICTS} verdicts) measures it; a class with nothing measured
  * starts in the mode a lighter class found better when that was plain decoding (speculation only
  * loses more as load grows), else speculating. Once both modes are measured the better one holds,
@@ -56,14 +56,20 @@ final class SpeculationByLoad {
     static final int CLASSES = 8; // loads 1, 2, 3–4, …, 65 and more
     /** How many attributed calls of one class and mode the sums remember (each call forgets 1/this of the past). */
     static final int MEMORY_CALLS = 256;
-    /** Verdicts (forgetting included) before a mode's rate at a class counts as measured. */
-    static final int MIN_VERDICTS = 16;
     /**
-     * The weight a worse mode's old measurement keeps when it is re-measured: about as much as the
-     * new period's (so one noisy period neither decides alone nor is drowned by the old figure; a
-     * wrong flip corrects itself, since the mode then held is measured at every call).
+     * Verdicts (forgetting included) before a mode's rate at a class counts as measured: enough to
+     * span the waves of closed-loop traffic (sessions that start, decode, finish and prefill their
+     * successors together make the verdicts come in phases of a few hundred milliseconds; one
+     * window of 0.2 s measured anything from 4 to 28 tokens per session-second for the same mode).
      */
-    static final double STALE_WEIGHT = 0.1;
+    static final int MIN_VERDICTS = 64;
+    /**
+     * The weight a worse mode's old measurement keeps when it is re-measured: half (one re-check is
+     * a window of three quarters of a period, too short to outweigh what was learnt over several,
+     * but a drift still shows within a few re-checks; a wrong flip corrects itself, since the mode
+     * then held is measured at every call).
+     */
+    static final double STALE_WEIGHT = 0.5;
     private static final int SPECULATING = 0, PLAIN = 1;
     private static final double KEEP = 1 - 1.0 / MEMORY_CALLS;
 
@@ -155,8 +161,8 @@ final class SpeculationByLoad {
         }
         pendingVerdicts = 0;
         lastCall = now;
-        if (!measuring && (calls >= PERIOD_CALLS / 2 || (calls >= MIN_PERIOD_CALLS / 2 && now - periodStart >= PERIOD_NANOS / 2))) {
-            measuring = true; // from the next call on: the verdicts of this half's calls are the mode's own
+        if (!measuring && (calls >= PERIOD_CALLS / 4 || (calls >= MIN_PERIOD_CALLS / 4 && now - periodStart >= PERIOD_NANOS / 4))) {
+            measuring = true; // from the next call on: the verdicts of these calls are the mode's own
         }
         boolean longEnough = calls >= PERIOD_CALLS || (calls >= MIN_PERIOD_CALLS && now - periodStart >= PERIOD_NANOS);
         if (!longEnough) return;
