@@ -131,15 +131,18 @@ public final class Sampler {
         return best;
     }
 
+    /** The greedy token of the logits row at {@code off} (argmax, ties to the lowest index), failing as {@link #requireFinite} does. */
+    public static int greedy(float[] logits, int off, int n) {
+        int token = argmax(logits, off, n);
+        requireFinite(logits, off, token);
+        return token;
+    }
+
     /** The next token for the logits row at {@code off}; {@code history} feeds the repetition penalty. */
     public int sample(float[] logits, int off, int[] history, int historyLength) {
-        int token;
-        if (params.isGreedy() && params.repetitionPenalty() == 1f) {
-            token = argmax(logits, off, probs.length);
-        } else {
-            float[] p = distribution(logits, off, history, historyLength);
-            token = params.isGreedy() ? argmax(p, 0, p.length) : ranked != null ? drawKept() : draw(p);
-        }
+        if (params.isGreedy() && params.repetitionPenalty() == 1f) return greedy(logits, off, probs.length);
+        float[] p = distribution(logits, off, history, historyLength);
+        int token = params.isGreedy() ? argmax(p, 0, p.length) : ranked != null ? drawKept() : draw(p);
         requireFinite(logits, off, token);
         return token;
     }

@@ -335,11 +335,7 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
         int vocab = config.vocabSize();
         if (greedyLogits == null) greedyLogits = new float[maxBatch * vocab];
         computeHeadLogits(rows, row0, n, greedyLogits, 0);
-        for (int t = 0; t < n; t++) {
-            int token = io.ppsd.runtime.decode.Sampler.argmax(greedyLogits, t * vocab, vocab);
-            io.ppsd.runtime.decode.Sampler.requireFinite(greedyLogits, t * vocab, token);
-            tokens[outRow + t] = token;
-        }
+        for (int t = 0; t < n; t++) tokens[outRow + t] = io.ppsd.runtime.decode.Sampler.greedy(greedyLogits, t * vocab, vocab);
     }
 
     /** The head's layer over every row of the batch; each segment's last output row goes to lastRows[segment]. */

@@ -83,10 +83,7 @@ public interface StageExecutor extends AutoCloseable {
         int vocab = config().vocabSize();
         float[] logits = new float[batch.size() * vocab];
         draft(batch, hidden, logits);
-        for (int i = 0; i < batch.size(); i++) {
-            tokens[i] = io.ppsd.runtime.decode.Sampler.argmax(logits, i * vocab, vocab);
-            io.ppsd.runtime.decode.Sampler.requireFinite(logits, i * vocab, tokens[i]);
-        }
+        for (int i = 0; i < batch.size(); i++) tokens[i] = io.ppsd.runtime.decode.Sampler.greedy(logits, i * vocab, vocab);
     }
 
     /** Embeds n tokens into {@code hidden} rows 0..n-1; only on a stage with the embedding. */
