@@ -68,11 +68,12 @@ class HttpApiTest {
                 """);
         system = node.system;
         base = node.serve(List.of(KEY), Map.of("tiny", "default"));
-        // A second front end serves a pipeline that can never be placed (8 stages, 5 devices): never ready.
-        unreadyBase = node.serve(List.of(), Map.of("big", "nodevice"));
         long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (System.nanoTime() < end && get("/health", null).statusCode() != 200) Thread.sleep(200);
         assertEquals(200, get("/health", null).statusCode(), "the pipeline became ready");
+        // A second front end serves a pipeline that can never be placed (8 stages, 5 devices): never ready.
+        // Started once the first holds its devices (started together, its stages could take them first).
+        unreadyBase = node.serve(List.of(), Map.of("big", "nodevice"));
     }
 
     String unreadyBase;
