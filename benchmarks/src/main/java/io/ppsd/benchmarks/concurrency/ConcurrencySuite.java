@@ -72,10 +72,10 @@ public record ConcurrencySuite(Path shippedModel, RepoLayout repo, boolean quick
                 modes.put("ppsd, by load", DraftWindow.defaultFor(s).withLoadAdaptation());
                 console.printf(Locale.ROOT, "%s (%d stages, head %s), %d tokens per request%n", setup.name(), s, setup.head(), setup.tokens());
                 for (var w : modes.values()) measure(pipeline, w, 2, 2, 8, prompts); // warm-up
-                // The load rule's first periods at a load measure both modes and re-measure the worse one
-                // often; a server has seen its loads before, so the measured points start from a rule that
-                // has (about ten periods at each concurrency: a period is 48 stage-0 calls or half a second).
-                for (int c : concurrency) measure(pipeline, modes.get("ppsd, by load"), c, Math.max(4 * c, 16), setup.tokens(), prompts);
+                // The load rule measures each mode at a load for 1.5 s or more before it trusts it; a server
+                // has seen its loads before, so the measured points start from a rule that has: by-load
+                // sessions at each concurrency for WARM_UP_SECONDS (both measurements, and the tails).
+                for (int c : concurrency) warmUp(pipeline, modes.get("ppsd, by load"), c, setup.tokens(), prompts);
                 for (int c : concurrency) {
                     for (var mode : modes.entrySet()) {
                         int requests = Math.max(requestsPerSession * c, quick ? 2 : 4);  // each session runs about requestsPerSession requests
@@ -92,6 +92,30 @@ public record ConcurrencySuite(Path shippedModel, RepoLayout repo, boolean quick
     }
 
     private record Sample(long ttftNanos, long[] gaps, GenerationResult result) {}
+
+    /** Seconds of by-load traffic at each concurrency before the measured points (--quick: 2). */
+    static final double WARM_UP_SECONDS = 6;
+
+    /** {@code concurrency} closed-loop clients sending requests for {@link #WARM_UP_SECONDS}. */
+    private void warmUp(InProcessPipeline pipeline, DraftWindow window, int concurrency, int tokens, PromptSet prompts) throws Exception {
+        ExecutorService clients = Executors.newFixedThreadPool(concurrency);
+        long deadline = System.nanoTime() + (long) ((quick ? 2 : WARM_UP_SECONDS) * 1e9);
+        try {
+            List<Future<?>> running = new ArrayList<>();
+            for (int i = 0; i < concurrency; i++) {
+                int client = i;
+                running.add(clients.submit(() -> {
+                    for (int k = client; System.nanoTime() < deadline; k += concurrency) {
+                        pipeline.generate(GenerationRequest.greedy(prompts.tokens().get(k % prompts.size()), tokens), t -> {}, window);
+                    }
+                    return null;
+                }));
+            }
+            for (var f : running) f.get(30, TimeUnit.MINUTES);
+        } finally {
+            clients.shutdownNow();
+        }
+    }
 
     private static List<Sample> measure(InProcessPipeline pipeline, DraftWindow window, int concurrency, int requests, int tokens, PromptSet prompts)
             throws Exception {

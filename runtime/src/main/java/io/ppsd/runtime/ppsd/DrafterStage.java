@@ -289,13 +289,13 @@ public final class DrafterStage implements PipelineStage {
         long now = System.nanoTime();
         for (Hidden h : parts) sequences.get(h.seq()).sentAt[h.pos()] = now;
         if (!rows.isEmpty()) pacing.callEnded(now);
-        // The load: every sequence sharing the stages, decoding (roundRobin) or prefilling (a burst of new
-        // prompts takes the stages' time as much as decoding does; counted as light load it made speculation
-        // look slow). The by-load ones among them are the sessions whose time the rule's rates are per.
+        // The load: every sequence sharing the stages, decoding, prefilling (a burst of new prompts takes the
+        // stages' time as much as decoding does; counted as light load it made speculation look slow) or
+        // waiting for its first token (its prompt is at the later stages). The by-load ones among them are
+        // the sessions whose time the rule's rates are per.
         int byLoadSessions = 0;
-        for (long seq : roundRobin) if (sequences.get(seq) instanceof Sequence s && s.params.window().byLoad()) byLoadSessions++;
-        for (long seq : prefilling) if (sequences.get(seq) instanceof Sequence s && s.params.window().byLoad()) byLoadSessions++;
-        byLoad.call(roundRobin.size() + prefilling.size(), byLoadSessions, now);
+        for (Sequence s : sequences.values()) if (s.params.window().byLoad()) byLoadSessions++;
+        byLoad.call(sequences.size(), byLoadSessions, now);
         if (!failed.isEmpty()) {
             for (long seq : failed) finish(seq);
             throw new SequenceFailedException(failed.stream().mapToLong(Long::longValue).toArray(), failure);

@@ -1,5 +1,6 @@
 package io.ppsd.runtime.ppsd;
 
+import java.util.Locale;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -20,27 +21,34 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Per call, per load. Which mode wins depends on how many sequences share the stages, so the
  * measurements are kept per <em>load class</em>: the number of sequences at stage 0, decoding or
- * prefilling (a burst of new prompts takes the stages' time too), in powers of two (1, 2, 3–4,
- * 5–8, …). Each stage-0 call attributes the time since the previous call and the verdicts that
- * arrived in it to the class of the load at that call and to the mode then held, into sums that
- * forget slowly (the last ≈ {@value #MEMORY_CALLS} calls of that class and mode weigh most). Loads
- * change from call to call under real traffic (a request ends, the next one prefills), so a
- * measurement that waited for a whole period at one load would rarely be taken and one of a few
- * verdicts would decide: the session-6 version of this rule did that, and held plain decoding at
- * two sessions where speculating was 55 % faster.
+ * prefilling, in powers of two (1, 2, 3–4, 5–8, …). Each stage-0 call attributes the time since the
+ * previous call and the verdicts that arrived in it to the class of the load at that call and to
+ * the mode then held, into sums that forget with the time spent in that class and mode (a time
+ * constant of {@value #MEMORY_SECONDS} s). Loads change from call to call under real traffic (a
+ * request ends, the next one prefills), so a measurement that waited for a whole period at one load
+ * would rarely be taken.
  *
- * <p>Time is cut into periods of {@value #PERIOD_CALLS} stage-0 calls (or {@value
- * #MIN_PERIOD_CALLS} once half a second has passed, for slow calls); one mode holds for a period,
- * chosen for the class of the load at its start, and a period is attributed from its second
- * quarter on (the first lets the positions in flight of the previous mode drain). A class with too little
- * measured in a mode ({@value #MIN_VERDICTS} verdicts) measures it; a class with nothing measured
- * starts in the mode a lighter class found better when that was plain decoding (speculation only
- * loses more as load grows), else speculating. Once both modes are measured the better one holds,
- * and the other is re-measured for one period after an interval of periods of that class that
- * doubles each time it is confirmed worse, from {@value #FIRST_INTERVAL} (or {@value
- * #CLEAR_GAP_INTERVAL} when it is at least a fifth behind) to {@value #MAX_INTERVAL}, and starts
- * over when the order flips: at steady load the worse mode holds one period in {@value
- * #MAX_INTERVAL}, and a drift of acceptance is still noticed. Tokens never change either way.
+ * <p>In time, not in calls. Traffic comes in waves (closed-loop clients start, decode, finish and
+ * prefill their successors together: verdicts in phases of a few hundred milliseconds, a window of
+ * 0.2 s measured anything from 4 to 28 tokens per session-second for the same mode), and at one
+ * session plain decoding makes a call every 25 ms where speculation makes one every 6 ms. So a mode
+ * counts as measured at a class only after a <em>measurement</em> of at least {@value
+ * #MEASURE_SECONDS} s in that class and mode and {@value #MIN_VERDICTS} verdicts (at most {@value
+ * #MAX_MEASURE_SECONDS} s), run period after period at that class until it is complete; and the
+ * worse mode is re-measured after a time in that class that doubles each time it is confirmed
+ * worse, from {@value #FIRST_CHECK_SECONDS} s (or {@value #CLEAR_GAP_CHECK_SECONDS} s when it was at
+ * least a fifth behind) to {@value #MAX_CHECK_SECONDS} s, and starts over when the order flips: at
+ * steady load the worse mode holds about {@value #MEASURE_SECONDS} s in {@value #MAX_CHECK_SECONDS},
+ * and a drift of acceptance is still noticed. A re-measured mode keeps {@value #STALE_WEIGHT} of its
+ * old figure.
+ *
+ * <p>Periods of {@value #PERIOD_CALLS} stage-0 calls (or {@value #MIN_PERIOD_CALLS} once half a
+ * second has passed, for slow calls) are when the mode is chosen, for the class of the load at the
+ * period's start. A class with nothing measured starts in the mode a lighter class found better when
+ * that was plain decoding (speculation only loses more as load grows), else speculating. After a
+ * change of mode the first quarter of a period is not attributed (the positions in flight of the
+ * previous mode drain). Calls without by-load sequences are no period at all: the first by-load
+ * sequence to arrive starts one. Tokens never change either way.
  */
 final class SpeculationByLoad {
     private static final Logger log = LoggerFactory.getLogger(SpeculationByLoad.class);
@@ -48,43 +56,39 @@ final class SpeculationByLoad {
     /** Slow calls (a large model on few cores) end a period after this many calls once it has lasted {@link #PERIOD_NANOS}. */
     static final int MIN_PERIOD_CALLS = 12;
     static final long PERIOD_NANOS = 500_000_000L;
-    static final int FIRST_INTERVAL = 4;
-    static final int MAX_INTERVAL = 32;
-    /** A gap between the modes of at least this fraction is re-checked after {@link #CLEAR_GAP_INTERVAL} periods at once. */
-    static final double CLEAR_GAP = 0.2;
-    static final int CLEAR_GAP_INTERVAL = 16;
     static final int CLASSES = 8; // loads 1, 2, 3–4, …, 65 and more
-    /** How many attributed calls of one class and mode the sums remember (each call forgets 1/this of the past). */
-    static final int MEMORY_CALLS = 256;
+    /** The time constant, in seconds of one class and mode, over which the sums forget. */
+    static final double MEMORY_SECONDS = 4;
+    /** A measurement spans at least this much time in its class and mode: two waves of closed-loop traffic. */
+    static final double MEASURE_SECONDS = 1.5;
+    static final int MIN_VERDICTS = 32;
+    /** A measurement ends here even with fewer verdicts (a slow host: a verdict every 100 ms). */
+    static final double MAX_MEASURE_SECONDS = 6;
+    static final double FIRST_CHECK_SECONDS = 8;
+    /** A gap between the modes of at least this fraction is re-checked after {@link #CLEAR_GAP_CHECK_SECONDS} at once. */
+    static final double CLEAR_GAP = 0.2;
+    static final double CLEAR_GAP_CHECK_SECONDS = 32;
+    static final double MAX_CHECK_SECONDS = 64;
     /**
-     * Verdicts (forgetting included) before a mode's rate at a class counts as measured: enough to
-     * span the waves of closed-loop traffic (sessions that start, decode, finish and prefill their
-     * successors together make the verdicts come in phases of a few hundred milliseconds; one
-     * window of 0.2 s measured anything from 4 to 28 tokens per session-second for the same mode).
+     * The weight a worse mode's old figure keeps when it is re-measured: a re-measurement spans as
+     * many waves as the first, so it may move the figure far, but a drift shows within a re-check or
+     * two; a wrong flip corrects itself, since the mode then held is measured at every call.
      */
-    static final int MIN_VERDICTS = 64;
-    /**
-     * The weight a worse mode's old measurement keeps when it is re-measured: half (one re-check is
-     * a window of three quarters of a period, too short to outweigh what was learnt over several,
-     * but a drift still shows within a few re-checks; a wrong flip corrects itself, since the mode
-     * then held is measured at every call).
-     */
-    static final double STALE_WEIGHT = 0.5;
-    private static final int SPECULATING = 0, PLAIN = 1;
-    private static final double KEEP = 1 - 1.0 / MEMORY_CALLS;
+    static final double STALE_WEIGHT = 0.25;
+    private static final int SPECULATING = 0, PLAIN = 1, NONE = -1;
 
     /** What is known at one load class. */
     private static final class LoadClass {
         final double[] verdicts = new double[2]; // [speculating, plain], forgetting
         final double[] sessionNanos = new double[2];
-        final boolean[] measuredOnce = new boolean[2]; // MIN_VERDICTS reached (an aged measurement stays one)
-        int periods; // periods chosen for this class
-        int interval = FIRST_INTERVAL;
-        int nextCheck = -1; // the period after which the worse mode is re-measured; -1: none due yet
-
-        boolean measured(int mode) {
-            return measuredOnce[mode];
-        }
+        final boolean[] measured = new boolean[2]; // one measurement completed (an aged figure stays measured)
+        int measuring = NONE; // the mode a measurement now runs for
+        boolean recheck; // that measurement re-measures the worse mode
+        int betterBefore;
+        double measuredVerdicts, measuredNanos; // of the running measurement
+        double heldNanos; // time in the better mode once both are measured
+        double checkAfterNanos; // heldNanos at which the worse mode is re-measured
+        double intervalNanos;
 
         /** Verdicts per session-second in {@code mode}. */
         double rate(int mode) {
@@ -101,16 +105,41 @@ final class SpeculationByLoad {
             return rate(SPECULATING) >= rate(PLAIN) ? SPECULATING : PLAIN;
         }
 
-        /** Before {@code mode} is re-measured: its old measurement keeps {@value #STALE_WEIGHT} of its weight. */
-        void age(int mode) {
-            verdicts[mode] *= STALE_WEIGHT;
-            sessionNanos[mode] *= STALE_WEIGHT;
+        void startMeasuring(int mode, boolean recheck) {
+            measuring = mode;
+            this.recheck = recheck;
+            measuredVerdicts = 0;
+            measuredNanos = 0;
+            if (recheck) {
+                betterBefore = 1 - mode;
+                verdicts[mode] *= STALE_WEIGHT; // what it measured long ago says little about now (a drift of acceptance)
+                sessionNanos[mode] *= STALE_WEIGHT;
+            }
         }
 
-        void attribute(int mode, int verdictsNow, double sessionNanosNow) {
-            verdicts[mode] = verdicts[mode] * KEEP + verdictsNow;
-            sessionNanos[mode] = sessionNanos[mode] * KEEP + sessionNanosNow;
-            if (verdicts[mode] >= MIN_VERDICTS) measuredOnce[mode] = true;
+        void attribute(int mode, int verdictsNow, long nanos, double sessionNanosNow) {
+            double keep = Math.exp(-nanos / (MEMORY_SECONDS * 1e9));
+            verdicts[mode] = verdicts[mode] * keep + verdictsNow;
+            sessionNanos[mode] = sessionNanos[mode] * keep + sessionNanosNow;
+            if (measuring == mode) {
+                measuredVerdicts += verdictsNow;
+                measuredNanos += nanos;
+                if (measuredNanos >= MEASURE_SECONDS * 1e9 && (measuredVerdicts >= MIN_VERDICTS || measuredNanos >= MAX_MEASURE_SECONDS * 1e9)) measured();
+            } else if (measuring == NONE && measured[SPECULATING] && measured[PLAIN] && mode == better()) {
+                heldNanos += nanos;
+            }
+        }
+
+        /** A measurement is complete: schedule the next re-check (twice as late when it confirmed the order, from the start when it flipped). */
+        private void measured() {
+            measured[measuring] = true;
+            measuring = NONE;
+            if (!measured[SPECULATING] || !measured[PLAIN]) return;
+            double first = (gap() >= CLEAR_GAP ? CLEAR_GAP_CHECK_SECONDS : FIRST_CHECK_SECONDS) * 1e9;
+            if (!recheck || better() != betterBefore) intervalNanos = first;
+            else intervalNanos = Math.min(MAX_CHECK_SECONDS * 1e9, Math.max(2 * intervalNanos, first));
+            checkAfterNanos = heldNanos + intervalNanos;
+            recheck = false;
         }
     }
 
@@ -119,11 +148,11 @@ final class SpeculationByLoad {
     private long periodStart;
     private long lastCall = -1;
     private int calls;
-    private boolean measuring;
+    private int settlingCalls; // calls of this period not attributed: the previous mode's positions drain
     private int pendingVerdicts;
-    /** The class whose worse mode the period now running re-measures, and which mode was better before; -1: none. */
-    private int checkedClass = -1;
-    private int betterBeforeCheck;
+    /** What the period now running measured (for the DEBUG log). */
+    private int periodVerdicts;
+    private double periodSessionNanos;
 
     SpeculationByLoad() {
         for (int i = 0; i < CLASSES; i++) classes[i] = new LoadClass();
@@ -150,65 +179,58 @@ final class SpeculationByLoad {
      * load.
      */
     void call(int load, int byLoadSessions, long now) {
+        if (byLoadSessions == 0) { // nothing to measure, nobody to choose for: the next by-load sequence starts a period
+            calls = 0;
+            pendingVerdicts = 0;
+            lastCall = now;
+            return;
+        }
         int c = loadClass(load);
         if (calls == 0) {
             periodStart = now;
-            mode = choose(c, byLoadSessions > 0);
+            int chosen = choose(c);
+            settlingCalls = chosen != mode ? PERIOD_CALLS / 4 : 0;
+            mode = chosen;
+            periodVerdicts = 0;
+            periodSessionNanos = 0;
         }
         calls++;
-        if (measuring && byLoadSessions > 0 && lastCall >= 0 && now > lastCall) {
-            classes[c].attribute(mode, pendingVerdicts, (double) (now - lastCall) * byLoadSessions);
+        if (calls > settlingCalls && lastCall >= 0 && now > lastCall) {
+            double sessionNanos = (double) (now - lastCall) * byLoadSessions;
+            classes[c].attribute(mode, pendingVerdicts, now - lastCall, sessionNanos);
+            periodVerdicts += pendingVerdicts;
+            periodSessionNanos += sessionNanos;
         }
         pendingVerdicts = 0;
         lastCall = now;
-        if (!measuring && (calls >= PERIOD_CALLS / 4 || (calls >= MIN_PERIOD_CALLS / 4 && now - periodStart >= PERIOD_NANOS / 4))) {
-            measuring = true; // from the next call on: the verdicts of these calls are the mode's own
-        }
         boolean longEnough = calls >= PERIOD_CALLS || (calls >= MIN_PERIOD_CALLS && now - periodStart >= PERIOD_NANOS);
         if (!longEnough) return;
-        if (checkedClass >= 0) checked(classes[checkedClass]);
-        if (log.isDebugEnabled()) log.debug("period at load {} over: {}", load, this);
-        calls = 0;
-        measuring = false;
-    }
-
-    /** A period re-measured the class's worse mode: confirmed worse, wait twice as long next time; better now, start over. */
-    private void checked(LoadClass k) {
-        if (k.better() != betterBeforeCheck) k.interval = FIRST_INTERVAL;
-        else k.interval = Math.min(MAX_INTERVAL, Math.max(2 * k.interval, k.gap() >= CLEAR_GAP ? CLEAR_GAP_INTERVAL : 0));
-        k.nextCheck = k.periods + k.interval;
-        checkedClass = -1;
-    }
-
-    /**
-     * The mode of a period starting at load class {@code c}; {@code counts}: by-load sequences are
-     * decoding, so the period measures (periods without them neither count nor re-measure).
-     */
-    private int choose(int c, boolean counts) {
-        LoadClass k = classes[c];
-        boolean spec = k.measured(SPECULATING), plain = k.measured(PLAIN);
-        if (!spec && !plain) return lighterLoadsPreferPlain(c) ? PLAIN : SPECULATING;
-        if (!spec) return SPECULATING;
-        if (!plain) return PLAIN;
-        int better = k.better();
-        if (!counts) return better;
-        k.periods++;
-        if (k.nextCheck < 0) { // both modes just got measured: a clear gap is re-checked later (it is unlikely to close soon)
-            if (k.gap() >= CLEAR_GAP) k.interval = CLEAR_GAP_INTERVAL;
-            k.nextCheck = k.periods + k.interval;
+        if (log.isDebugEnabled()) {
+            log.debug(String.format(Locale.ROOT, "period at load %d over (%s, %d calls, %.0f ms, measured %d verdicts in %.3f session-s = %.1f): %s", load,
+                    speculate() ? "speculating" : "plain", calls, (now - periodStart) / 1e6, periodVerdicts, periodSessionNanos / 1e9,
+                    periodVerdicts * 1e9 / periodSessionNanos, this));
         }
-        if (k.periods < k.nextCheck) return better;
-        checkedClass = c;
-        betterBeforeCheck = better;
-        k.age(1 - better); // what it measured long ago says little about now (a drift of acceptance)
-        return 1 - better;
+        calls = 0;
+    }
+
+    /** The mode of a period starting at load class {@code c}. */
+    private int choose(int c) {
+        LoadClass k = classes[c];
+        if (k.measuring != NONE) return k.measuring;
+        boolean spec = k.measured[SPECULATING], plain = k.measured[PLAIN];
+        if (!spec && !plain) k.startMeasuring(lighterLoadsPreferPlain(c) ? PLAIN : SPECULATING, false);
+        else if (!spec) k.startMeasuring(SPECULATING, false);
+        else if (!plain) k.startMeasuring(PLAIN, false);
+        else if (k.heldNanos >= k.checkAfterNanos) k.startMeasuring(1 - k.better(), true);
+        else return k.better();
+        return k.measuring;
     }
 
     /** Whether a lighter load class already measured plain decoding as the better mode. */
     private boolean lighterLoadsPreferPlain(int c) {
         for (int i = 0; i < c; i++) {
             LoadClass lighter = classes[i];
-            if (lighter.measured(SPECULATING) && lighter.measured(PLAIN) && lighter.better() == PLAIN) return true;
+            if (lighter.measured[SPECULATING] && lighter.measured[PLAIN] && lighter.better() == PLAIN) return true;
         }
         return false;
     }
@@ -219,8 +241,9 @@ final class SpeculationByLoad {
         for (int i = 0; i < CLASSES; i++) {
             LoadClass k = classes[i];
             if (k.verdicts[SPECULATING] == 0 && k.verdicts[PLAIN] == 0) continue;
-            b.append(String.format(java.util.Locale.ROOT, "; load class %d: speculating %.1f, plain %.1f tokens per session-second", i,
-                    k.rate(SPECULATING), k.rate(PLAIN)));
+            b.append(String.format(Locale.ROOT, "; load class %d: speculating %.1f, plain %.1f tokens per session-second", i, k.rate(SPECULATING),
+                    k.rate(PLAIN)));
+            if (k.measuring != NONE) b.append(k.measuring == SPECULATING ? " (measuring speculation)" : " (measuring plain)");
         }
         return b.toString();
     }

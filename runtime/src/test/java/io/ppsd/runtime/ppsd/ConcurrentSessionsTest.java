@@ -69,7 +69,12 @@ class ConcurrentSessionsTest {
                 for (int i = 0; i < prompts.size(); i++) {
                     if (i == 8) assertTrue(decoding.await(60, TimeUnit.SECONDS), "the first sessions did not start decoding");
                     var request = GenerationRequest.greedy(prompts.get(i), lengths[i]);
-                    var window = i % 2 == 0 ? DraftWindow.fixed(1) : DraftWindow.defaultFor(3);
+                    // Plain pipelined, PPSD, and PPSD by load (which switches between the two as it measures).
+                    var window = switch (i % 3) {
+                        case 0 -> DraftWindow.fixed(1);
+                        case 1 -> DraftWindow.defaultFor(3);
+                        default -> DraftWindow.defaultFor(3).withLoadAdaptation();
+                    };
                     var started = new java.util.concurrent.atomic.AtomicBoolean();
                     TokenListener listener = i < 8 ? t -> {
                         if (started.compareAndSet(false, true)) decoding.countDown();

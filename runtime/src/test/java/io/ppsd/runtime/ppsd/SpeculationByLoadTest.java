@@ -18,19 +18,19 @@ class SpeculationByLoadTest {
         // A pipeline where plain pipelining commits 3 tokens per ms and speculation 2 (high load, poor drafts).
         var rule = new SpeculationByLoad();
         long[] now = {0};
-        int periods = 200;
-        int speculating = run(rule, now, periods, 16, 2, 3);
-        assertTrue(speculating > 0, "the other mode is re-measured now and then");
-        assertTrue(speculating <= 1 + 4 + periods / SpeculationByLoad.MAX_INTERVAL, "measured first, then re-measured after 4, 8, 16, 32, 32… periods: "
-                + speculating + " of " + periods + " periods speculated");
-        int later = run(rule, now, periods, 16, 2, 3);
-        assertTrue(later >= 1 && later <= periods / SpeculationByLoad.MAX_INTERVAL + 1,
-                "at steady load the worse mode costs at most one period in " + SpeculationByLoad.MAX_INTERVAL + ": " + later);
+        double seconds = 300, measurement = SpeculationByLoad.MEASURE_SECONDS + 0.1; // a measurement, and the calls that end its period
+        double speculated = run(rule, now, seconds, 16, 2, 3);
+        assertTrue(speculated >= 2 * SpeculationByLoad.MEASURE_SECONDS, "measured first, then re-measured: " + speculated + " s");
+        // A third behind: re-checked after 32 s in this class, then 64, 64, …
+        assertTrue(speculated <= measurement * (2 + seconds / SpeculationByLoad.MAX_CHECK_SECONDS), speculated + " s of " + seconds + " speculated");
+        double later = run(rule, now, seconds, 16, 2, 3);
+        assertTrue(later >= SpeculationByLoad.MEASURE_SECONDS && later <= measurement * (1 + seconds / SpeculationByLoad.MAX_CHECK_SECONDS),
+                "at steady load the worse mode holds one measurement in " + SpeculationByLoad.MAX_CHECK_SECONDS + " s: " + later + " s");
 
         // Acceptance drifts, speculation now delivers more at this load: the rule follows at its next check.
-        run(rule, now, 2 * SpeculationByLoad.MAX_INTERVAL, 16, 4, 3);
-        int after = run(rule, now, periods / 2, 16, 4, 3);
-        assertTrue(after > periods / 2 * 0.85, "speculation delivers more now, held " + after + " of the last " + periods / 2);
+        run(rule, now, 2 * SpeculationByLoad.MAX_CHECK_SECONDS, 16, 4, 3);
+        double after = run(rule, now, 100, 16, 4, 3);
+        assertTrue(after > 90, "speculation delivers more now, held " + after + " s of the last 100");
     }
 
     @Test
@@ -38,23 +38,23 @@ class SpeculationByLoadTest {
         // Speculation wins alone (idle stages to fill), plain pipelining at 16 sessions.
         var rule = new SpeculationByLoad();
         long[] now = {0};
-        run(rule, now, 40, 1, 3, 2);
-        run(rule, now, 40, 16, 2, 3);
-        int speculating = run(rule, now, 40, 1, 3, 2);
-        assertTrue(speculating >= 39, "back at one session the rule speculates at once, learnt before (one re-check at most): " + speculating + " of 40");
-        int plain = 40 - run(rule, now, 40, 16, 2, 3);
-        assertTrue(plain >= 39, "back at 16 sessions plain decoding holds at once: " + plain + " of 40");
+        run(rule, now, 10, 1, 3, 2);
+        run(rule, now, 10, 16, 2, 3);
+        double speculating = run(rule, now, 10, 1, 3, 2);
+        assertTrue(speculating >= 9.9, "back at one session the rule speculates at once, learnt before: " + speculating + " s of 10");
+        double plain = 10 - run(rule, now, 10, 16, 2, 3);
+        assertTrue(plain >= 9.9, "back at 16 sessions plain decoding holds at once: " + plain + " s of 10");
     }
 
     @Test
     void aHeavierLoadNotMeasuredYetStartsPlainWhenALighterOneFoundPlainBetter() {
         var rule = new SpeculationByLoad();
         long[] now = {0};
-        run(rule, now, 20, 4, 2, 3);
-        assertEquals(0, run(rule, now, 1, 12, 2, 3), "the first period at 9–16 sessions decodes plainly");
+        run(rule, now, 5, 4, 2, 3);
+        assertEquals(0, run(rule, now, 0.048, 12, 2, 3), "the first period at 9–16 sessions decodes plainly");
         var fresh = new SpeculationByLoad();
-        run(fresh, now, 20, 4, 3, 2);
-        assertEquals(1, run(fresh, now, 1, 12, 2, 3), "a lighter load that found speculation better says nothing about heavier ones");
+        run(fresh, now, 5, 4, 3, 2);
+        assertEquals(0.048, run(fresh, now, 0.048, 12, 2, 3), 1e-9, "a lighter load that found speculation better says nothing about heavier ones");
     }
 
     @Test
@@ -67,7 +67,7 @@ class SpeculationByLoadTest {
         var random = new java.util.Random(7);
         double carry = 0;
         int load = 1;
-        for (int call = 0; call < 400 * SpeculationByLoad.PERIOD_CALLS; call++) {
+        for (int call = 0; call < 60_000; call++) { // a call per ms
             now += 1_000_000;
             carry += load == 1 ? (rule.speculate() ? 3 : 1) : (rule.speculate() ? 2 : 3);
             boolean loadChanges = random.nextInt(20) == 0; // a load lasts 20 calls on average, periods are 48
@@ -77,31 +77,64 @@ class SpeculationByLoadTest {
             rule.call(load, load, now);
             if (loadChanges) load = 17 - load;
         }
-        var state = rule.toString();
-        var perClass = java.util.regex.Pattern.compile("load class (\\d): speculating ([0-9.]+), plain ([0-9.]+)").matcher(state);
-        var rates = new java.util.HashMap<Integer, double[]>();
-        while (perClass.find()) rates.put(Integer.parseInt(perClass.group(1)), new double[] {Double.parseDouble(perClass.group(2)), Double.parseDouble(perClass.group(3))});
-        assertTrue(rates.containsKey(0) && rates.containsKey(4), state);
+        var rates = rates(rule);
+        assertTrue(rates.containsKey(0) && rates.containsKey(4), rule.toString());
         // Per session-second: 3000 against 1000 at one session, 2000/16 = 125 against 3000/16 = 187.5 at sixteen,
         // within 15 % (bursts, and the mode held when a burst of the other's arrives after a change of period).
-        assertEquals(3000, rates.get(0)[0], 450, state);
-        assertEquals(1000, rates.get(0)[1], 150, state);
-        assertEquals(125, rates.get(4)[0], 19, state);
-        assertEquals(187.5, rates.get(4)[1], 28, state);
-        assertTrue(rates.get(0)[0] > rates.get(0)[1] && rates.get(4)[1] > rates.get(4)[0], state);
+        assertEquals(3000, rates.get(0)[0], 450, rule.toString());
+        assertEquals(1000, rates.get(0)[1], 150, rule.toString());
+        assertEquals(125, rates.get(4)[0], 19, rule.toString());
+        assertEquals(187.5, rates.get(4)[1], 28, rule.toString());
+        assertTrue(rates.get(0)[0] > rates.get(0)[1] && rates.get(4)[1] > rates.get(4)[0], rule.toString());
     }
 
     @Test
-    void callsWithoutByLoadSequencesMeasureNothing() {
+    void trafficInWavesIsMeasuredOverWholeWaves() {
+        // Closed-loop clients in lockstep: 250 ms in which every session prefills (no verdicts), then
+        // 450 ms of decoding, over and over. Decoding commits 20 tokens per ms plainly and 15 speculating
+        // (32 sessions on 4 stages): plain delivers 9 tokens per session-ms·…, a third more. A measurement
+        // of a fraction of a wave would see anything from nothing to the decoding rate.
         var rule = new SpeculationByLoad();
         long now = 0;
-        for (int call = 0; call < 20 * SpeculationByLoad.PERIOD_CALLS; call++) {
+        double carry = 0, plainSeconds = 0;
+        int calls = 200_000; // 200 s, a call per ms
+        for (int call = 0; call < calls; call++) {
             now += 1_000_000;
+            boolean decoding = (now / 1_000_000) % 700 >= 250;
+            if (decoding) carry += rule.speculate() ? 15 : 20;
+            for (; carry >= 1; carry--) rule.verdict();
+            if (!rule.speculate() && call >= calls / 2) plainSeconds += 1e-3;
+            rule.call(32, 32, now);
+        }
+        var rates = rates(rule);
+        double plain = 20 * 450.0 / 700 * 1000 / 32, speculating = 15 * 450.0 / 700 * 1000 / 32; // per session-second, over whole waves
+        assertEquals(plain, rates.get(5)[1], plain * 0.12, rule.toString());
+        assertEquals(speculating, rates.get(5)[0], speculating * 0.12, rule.toString());
+        assertTrue(plainSeconds >= 0.95 * 100, "plain decoding held " + plainSeconds + " s of the last 100");
+    }
+
+    @Test
+    void callsWithoutByLoadSequencesMeasureNothingAndStartNoPeriod() {
+        var rule = new SpeculationByLoad();
+        long[] now = {0};
+        for (int call = 0; call < 20 * SpeculationByLoad.PERIOD_CALLS; call++) {
+            now[0] += 1_000_000;
             rule.verdict();
-            rule.call(4, 0, now);
+            rule.call(4, 0, now[0]);
         }
         assertTrue(rule.speculate());
         assertEquals("speculating", rule.toString());
+
+        // Speculation measured at one session; plain half measured when the by-load sessions leave. Sessions
+        // of fixed modes come and go: the next by-load session finds the measurement where it was left.
+        run(rule, now, SpeculationByLoad.MEASURE_SECONDS + 0.75, 1, 3, 2);
+        assertTrue(rule.toString().contains("(measuring plain)"), rule.toString());
+        for (int call = 0; call < 5_000; call++) {
+            now[0] += 1_000_000;
+            rule.call(1, 0, now[0]);
+        }
+        double speculating = run(rule, now, 1.0, 1, 3, 2);
+        assertTrue(speculating >= 0.1 && speculating <= 0.3, "the plain measurement's last 0.75 s, then speculation: speculated " + speculating + " s of 1");
     }
 
     @Test
@@ -118,26 +151,31 @@ class SpeculationByLoadTest {
     }
 
     /**
-     * {@code periods} periods of a call per ms at {@code load} decoding sequences, committing the given
-     * tokens per ms in each mode; returns the periods spent speculating.
+     * {@code seconds} of a call per ms at {@code load} decoding sequences, committing the given
+     * tokens per ms in each mode; returns the seconds spent speculating.
      */
-    private static int run(SpeculationByLoad rule, long[] now, int periods, int load, double speculatingPerMs, double plainPerMs) {
-        int speculating = 0;
-        for (int p = 0; p < periods; p++) {
-            double carry = 0;
-            boolean speculated = false;
-            for (int c = 0; c < SpeculationByLoad.PERIOD_CALLS; c++) {
-                boolean speculates = rule.speculate();
-                if (c == 1) speculated = speculates; // the mode is chosen at a period's first call
-                double rate = speculates ? speculatingPerMs : plainPerMs;
-                now[0] += 1_000_000;
-                carry += rate;
-                for (; carry >= 1; carry--) rule.verdict();
-                rule.call(load, load, now[0]);
-            }
-            if (speculated) speculating++;
+    private static double run(SpeculationByLoad rule, long[] now, double seconds, int load, double speculatingPerMs, double plainPerMs) {
+        long speculating = 0;
+        double carry = 0;
+        for (long c = 0, calls = Math.round(seconds * 1000); c < calls; c++) {
+            boolean speculates = rule.speculate();
+            if (speculates) speculating++;
+            now[0] += 1_000_000;
+            carry += speculates ? speculatingPerMs : plainPerMs;
+            for (; carry >= 1; carry--) rule.verdict();
+            rule.call(load, load, now[0]);
         }
-        return speculating;
+        return speculating / 1000.0;
+    }
+
+    /** Each class's two rates in the rule's description: class → [speculating, plain]. */
+    private static java.util.Map<Integer, double[]> rates(SpeculationByLoad rule) {
+        var perClass = java.util.regex.Pattern.compile("load class (\\d): speculating ([0-9.NaN]+), plain ([0-9.NaN]+)").matcher(rule.toString());
+        var rates = new java.util.HashMap<Integer, double[]>();
+        while (perClass.find()) {
+            rates.put(Integer.parseInt(perClass.group(1)), new double[] {Double.parseDouble(perClass.group(2)), Double.parseDouble(perClass.group(3))});
+        }
+        return rates;
     }
 
     @Test
