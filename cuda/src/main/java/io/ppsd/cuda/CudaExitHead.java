@@ -78,8 +78,23 @@ final class CudaExitHead {
     /** Greedy drafts of rows [row0, row0 + n) of {@code rows}: the projection and the argmax on the device, n ids back. */
     void argmax(float[] rows, int row0, int n, int[] tokens, int outRow) {
         forward.upload(rows, row0, n);
-        forward.logits(norm, projection, 0, n);
+        argmaxOfDeviceRows(0, n, tokens, outRow);
+    }
+
+    /** Greedy drafts of the device rows [row0, row0 + n) (a stage-0 call's, where its layers left them): n ids back. */
+    void argmaxOfDeviceRows(int row0, int n, int[] tokens, int outRow) {
+        forward.logits(norm, projection, row0, n);
         forward.argmaxLogits(n, tokens, outRow);
+    }
+
+    /**
+     * The head's layer over the device rows, in place (a stage-0 call queues its output rows back
+     * first), bound to the head caches of {@code segments}: only the row table goes in.
+     */
+    void layerOnDeviceRows(LayerStackExecutor.Segments<DeviceKvCache> segments) {
+        forward.bind(segments);
+        forward.uploadHeader();
+        forward.layer(layer, 0, segments.totalRows());
     }
 
     /**

@@ -73,8 +73,10 @@ final class CudaForward implements AutoCloseable {
     private final PinnedBuffer draftsStage;
     /** Where the hidden rows start in {@code ioStage} (made once: a call allocates nothing). */
     private final org.bytedeco.javacpp.Pointer ioStageRows;
-    /** True while a queued copy may still read a staging buffer: the next write there waits for the device first. */
+    /** True while a queued copy may still use a staging buffer: the next write there waits for the device first. */
     private boolean stagingBusy;
+    /** True while rows queued back by {@link #queueRows} may not have arrived. */
+    private boolean rowsQueued;
     /** Rows bound by the last {@link #bind}, and one past the largest position among them. */
     private int boundRows, boundEnd;
     /** The decoding step as a CUDA graph (null until captured); the rotary tables it was captured with. */
@@ -183,15 +185,35 @@ final class CudaForward implements AutoCloseable {
      */
     private void awaitStaging() {
         if (!stagingBusy) return;
+        synchronize();
+    }
+
+    /** Waits for everything queued on the stream: the staging buffers are free and any rows queued back are there. */
+    private void synchronize() {
         device.synchronize();
         stagingBusy = false;
+        rowsQueued = false;
     }
 
     /** Copies the device rows 0..n-1 back into rows [row0, row0 + n) of {@code hidden}; waits for the device. */
     void download(float[] hidden, int row0, int n) {
+        queueRows(n);
+        takeRows(hidden, row0, n);
+    }
+
+    /**
+     * Queues the copy of device rows 0..n-1 into the staging buffer without waiting (later launches
+     * may change the device rows: the copy is ordered before them); {@link #takeRows} reads them.
+     */
+    void queueRows(int n) {
         check(cuMemcpyDtoHAsync(ioStageRows, x(), (long) n * dim * Float.BYTES, device.stream()), "cuMemcpyDtoHAsync");
-        device.synchronize();
-        stagingBusy = false;
+        stagingBusy = true;
+        rowsQueued = true;
+    }
+
+    /** The rows {@link #queueRows} queued, into rows [row0, row0 + n) of {@code hidden}; waits for the device unless it has since. */
+    void takeRows(float[] hidden, int row0, int n) {
+        if (rowsQueued) synchronize();
         ioStage.getFloats(headerBytes, hidden, row0 * dim, n * dim);
     }
 
@@ -225,8 +247,7 @@ final class CudaForward implements AutoCloseable {
             stepLaunches(embedding, layers, norm, head);
         }
         stagingBusy = true;
-        device.synchronize();
-        stagingBusy = false;
+        synchronize();
         return choiceStage.getInt(0);
     }
 
@@ -296,8 +317,8 @@ final class CudaForward implements AutoCloseable {
         return Float.intBitsToFloat(choiceStage.getInt(Integer.BYTES));
     }
 
-    /** The row table and token ids, without hidden rows. */
-    private void uploadHeader() {
+    /** The row table and token ids, without hidden rows (after a {@link #bind}: the rows already on the device are bound anew). */
+    void uploadHeader() {
         check(cuMemcpyHtoDAsync(io.address(), ioStage.pointer(), headerBytes, device.stream()), "cuMemcpyHtoDAsync");
         stagingBusy = true;
     }
@@ -368,8 +389,7 @@ final class CudaForward implements AutoCloseable {
     void downloadLogits(float[] out, int outRow, int n, int width) {
         long bytes = (long) n * width * Float.BYTES;
         check(cuMemcpyDtoHAsync(logitsStage.pointer(), logits.address(), bytes, device.stream()), "cuMemcpyDtoHAsync");
-        device.synchronize();
-        stagingBusy = false;
+        synchronize();
         logitsStage.getFloats(out, outRow * width, n * width);
     }
 
@@ -382,8 +402,7 @@ final class CudaForward implements AutoCloseable {
         long ids = drafts.address(), best = ids + (long) n * Integer.BYTES;
         launch.of(Kernel.ARGMAX).ptr(ids).ptr(best).ptr(logits.address()).i(vocab).run(n, 1, 256);
         check(cuMemcpyDtoHAsync(draftsStage.pointer(), ids, 8L * n, device.stream()), "cuMemcpyDtoHAsync");
-        device.synchronize();
-        stagingBusy = false;
+        synchronize();
         for (int t = 0; t < n; t++) {
             int token = draftsStage.getInt((long) t * Integer.BYTES);
             if (Float.isNaN(Float.intBitsToFloat(draftsStage.getInt((long) (n + t) * Integer.BYTES)))) {
@@ -476,7 +495,7 @@ final class CudaForward implements AutoCloseable {
         int grown = RopeFrequencies.grownCapacity(ropePositions, positions, maxPositions);
         float[] cos = new float[grown * rope.half()], sin = new float[grown * rope.half()];
         rope.fill(0, grown, cos, sin);
-        device.synchronize(); // queued kernels may still read the old tables
+        synchronize(); // queued kernels may still read the old tables
         stagingBusy = false;
         if (ropeCos != null) {
             ropeCos.close();

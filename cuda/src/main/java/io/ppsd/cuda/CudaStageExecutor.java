@@ -100,6 +100,9 @@ public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> i
         return device.properties();
     }
 
+    /** The ids of a stage-0 call's span of drafted rows. */
+    private int[] spanDrafts = new int[0];
+
     @Override
     protected DeviceKvCache newCache(int layerCount) {
         enter();
@@ -155,6 +158,40 @@ public final class CudaStageExecutor extends LayerStackExecutor<DeviceKvCache> i
         startTimer();
         head.argmax(rows, row0, n, tokens, outRow);
         stopTimer("greedy draft", n);
+    }
+
+    /** A full-vocabulary head drafts where the rows are; a reduced head's ids map through the host. */
+    @Override
+    protected boolean fusesStageZero() {
+        return head != null && head.fullVocabulary();
+    }
+
+    /**
+     * Stage 0's compute call on the device from token ids to draft ids: the ids go in with the row
+     * table (one copy), embedding, layers; the output rows are queued back (they go downstream)
+     * before the head's layer, if any, changes them in place (its row table: a second small copy);
+     * the projection and argmax of the contiguous device rows spanning the segments' last rows (at
+     * stage 0 those are decode rows and a prefill chunk's end: adjacent); 8 bytes a row back.
+     */
+    @Override
+    protected void computeStageZeroChunk(Segments<DeviceKvCache> layerRows, Segments<DeviceKvCache> headRows, int[] ids, float[] hidden, int row0,
+                                         int[] draftRows, int heads, int[] drafts) {
+        enter();
+        startTimer();
+        int n = layerRows.totalRows();
+        forward.bind(layerRows);
+        forward.embed(embedding, ids, 0, n);
+        for (int l = 0; l < layers.length; l++) forward.layer(layers[l], l, n);
+        forward.queueRows(n);
+        if (headRows != null) head.layerOnDeviceRows(headRows);
+        if (heads > 0) {
+            int first = draftRows[0], span = draftRows[heads - 1] - first + 1;
+            if (spanDrafts.length < span) spanDrafts = new int[span];
+            head.argmaxOfDeviceRows(first, span, spanDrafts, 0);
+            for (int e = 0; e < heads; e++) drafts[e] = spanDrafts[draftRows[e] - first];
+        }
+        forward.takeRows(hidden, row0, n);
+        stopTimer("stage 0", n);
     }
 
     /** Kernels queued on the stage's stream may still use a cache that is about to be freed. */

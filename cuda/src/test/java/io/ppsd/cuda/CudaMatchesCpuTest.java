@@ -228,6 +228,91 @@ class CudaMatchesCpuTest {
         }
     }
 
+    /**
+     * Stage 0's whole call on the device (embedding, layers, head, argmax) for a prefill chunk and six
+     * decode rows over compute calls of 4 rows: the rows that go downstream and each segment's greedy
+     * draft as the CPU backend's embed, forward and draft; per compute call only the row table and
+     * token ids go in, the output rows and 8 bytes per drafted row come back, with one
+     * synchronization (a transformer head: its row table in too, and a second synchronization).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("batchedHeads")
+    void stageZeroInOnePieceMatchesCpuAndOnlyIdsAndRowsCross(String head) {
+        RandomCheckpoint checkpoint = RandomCheckpoint.aligned(DType.BF16, 29);
+        var spec = new StageSpec(new LayerRange(0, EXIT_LAYER), true, false, head);
+        int maxBatch = 4;
+        try (ModelFiles files = ModelFiles.open(write(checkpoint)); var pair = new BackendPair(files, spec, maxBatch, KvDtype.F32, false)) {
+            int dim = checkpoint.hidden(), vocab = checkpoint.vocab(), n = 6, prefill = 5;
+            var tokens = new java.util.HashMap<Long, int[]>();
+            var batch = new io.ppsd.runtime.stage.StageBatch();
+            tokens.put(7L, checkpoint.prompt(70, prefill));
+            batch.add(7, 0, prefill); // a new prompt's first chunk, as stage 0 puts it: first
+            for (int s = 0; s < n; s++) {
+                int[] prompt = checkpoint.prompt(50 + s, 2 + s);
+                float[][] h = pair.embed(prompt, 0, prompt.length);
+                pair.forward(s + 1, 0, prompt.length, h);
+                pair.draft(s + 1, 0, prompt.length, h);
+                int[] sequence = java.util.Arrays.copyOf(prompt, prompt.length + 1);
+                sequence[prompt.length] = 5 + s;
+                tokens.put(s + 1L, sequence);
+                batch.add(s + 1, prompt.length, 1);
+            }
+            int rows = batch.totalRows();
+            float[] cpuRows = new float[rows * dim], cpuLogits = new float[batch.size() * vocab];
+            pair.cpu.embed(batch, tokens::get, cpuRows);
+            pair.cpu.forward(batch, cpuRows);
+            pair.cpu.draft(batch, cpuRows, cpuLogits);
+
+            float[] cudaRows = new float[rows * dim];
+            int[] drafts = new int[batch.size()];
+            EmulatedDriver.counts();
+            pair.cuda.embedForwardDraftGreedy(batch, tokens::get, cudaRows, drafts);
+            var c = EmulatedDriver.counts();
+            log.info("{}: stage 0 in one piece, {} rows in {} compute calls: {}", head, rows, (rows + maxBatch - 1) / maxBatch, c);
+            pair.agreement.assertClose(head + " stage-0 rows", cpuRows, cudaRows, rows * dim);
+            int decided = pair.agreement.assertSameGreedy(head + " stage-0 drafts", cpuLogits, drafts, batch.size(), vocab);
+            assertTrue(decided >= batch.size() - 1, "too many near ties to check: " + decided + " of " + batch.size());
+            for (long seq = 1; seq <= n; seq++) {
+                assertEquals(tokens.get(seq).length, pair.cuda.length(seq));
+                assertEquals(head.startsWith("transformer") ? tokens.get(seq).length : 0, pair.cuda.headLength(seq));
+            }
+            assertEquals(prefill, pair.cuda.length(7));
+
+            boolean reduced = head.endsWith("+v40"), layer = head.startsWith("transformer");
+            int calls = (rows + maxBatch - 1) / maxBatch;
+            if (!reduced) {
+                // 11 rows in calls of 4, 4, 3: the first holds prefill rows only (no draft), the prefill
+                // chunk ends in the second.
+                assertEquals(calls * (layer ? 2 : 1), c.hostToDeviceCopies(), "the row table and ids (and the head's table): " + c);
+                assertEquals(2L * calls - 1, c.deviceToHostCopies(), "the rows, and the drafts' ids where a segment ends: " + c);
+                assertEquals((long) rows * dim * Float.BYTES + 8L * (4 + 3), c.deviceToHostBytes(),
+                        "every output row, 8 bytes a drafted row (the span from the prefill's last row over the decode rows): " + c);
+                assertEquals(calls * (layer ? 2 : 1), c.synchronizations(), c.toString());
+                long layers = 1 + 5L * EXIT_LAYER + (layer ? 5 : 0);
+                assertEquals(calls * layers + 2 * (calls - 1), c.launches(), "embedding, the layers, the head's layer, the projection, the argmax: " + c);
+
+                // The same call as three (embed, forward, draftGreedy): rows cross the host between them.
+                for (long seq = 1; seq <= n; seq++) pair.cuda.truncate(seq, tokens.get(seq).length - 1);
+                pair.cuda.truncate(7, 0);
+                EmulatedDriver.counts();
+                float[] again = new float[rows * dim];
+                pair.cuda.embed(batch, tokens::get, again);
+                pair.cuda.forward(batch, again);
+                pair.cuda.draftGreedy(batch, again, new int[batch.size()]);
+                var three = EmulatedDriver.counts();
+                log.info("{}: the same as embed, forward and draftGreedy: {}", head, three);
+                assertTrue(c.hostToDeviceBytes() < three.hostToDeviceBytes() && c.deviceToHostCopies() < three.deviceToHostCopies()
+                        && c.synchronizations() < three.synchronizations(), "in one piece: " + c + "; in three: " + three);
+            }
+
+            // A segment at the wrong position changes nothing: the rule is checked before any computation.
+            var wrong = new io.ppsd.runtime.stage.StageBatch().add(1, 0, 1).add(2, tokens.get(2L).length, 1);
+            tokens.put(2L, java.util.Arrays.copyOf(tokens.get(2L), tokens.get(2L).length + 1));
+            assertThrows(IllegalStateException.class, () -> pair.cuda.embedForwardDraftGreedy(wrong, tokens::get, new float[2 * dim], new int[2]));
+            assertEquals(tokens.get(2L).length - 1, pair.cuda.length(2));
+        }
+    }
+
     @Test
     void pipelineOfTwoStagesMatchesCpu() {
         RandomCheckpoint checkpoint = RandomCheckpoint.aligned(DType.BF16, 31);

@@ -63,8 +63,6 @@ public final class DrafterStage implements PipelineStage {
     private float[] draftLogits = new float[0];
     /** The head's greedy drafts of a call whose rows all draft greedily (no logits row leaves a device then). */
     private int[] draftTokens = new int[0];
-    /** One segment's embedding before it is placed in the call's rows (a prefill chunk at most). */
-    private final float[] embedded;
 
     private static final class Sequence {
         final PipelineMessage.SequenceParams params;
@@ -119,7 +117,6 @@ public final class DrafterStage implements PipelineStage {
         this.out = out;
         this.dim = executor.config().hiddenSize();
         this.vocab = executor.config().vocabSize();
-        this.embedded = new float[Math.max(1, prefillChunk) * dim];
     }
 
     @Override
@@ -254,16 +251,16 @@ public final class DrafterStage implements PipelineStage {
         if (greedy && draftTokens.length < batch.size()) draftTokens = new int[batch.size()];
         if (!greedy && draftLogits.length < batch.size() * vocab) draftLogits = new float[batch.size() * vocab];
         try {
-            for (int i = 0; i < batch.size(); i++) {
-                int n = batch.rows(i);
-                executor.embed(sequences.get(batch.seq(i)).tokens, batch.start(i), n, embedded);
-                System.arraycopy(embedded, 0, hidden, batch.rowOffset(i) * dim, n * dim);
-            }
-            executor.forward(batch, hidden);
             // The head over every segment in one call (a prefill chunk fills a transformer head's cache);
-            // none when every draft is the draft models' (waiting for them, the head's would never be used).
-            if (greedy) executor.draftGreedy(batch, hidden, draftTokens);
-            else if (!headUnused()) executor.draft(batch, hidden, draftLogits);
+            // greedy rows in one piece with the layers (a device keeps the rows between them); none when
+            // every draft is the draft models' (waiting for them, the head's would never be used).
+            if (greedy) {
+                executor.embedForwardDraftGreedy(batch, seq -> sequences.get(seq).tokens, hidden, draftTokens);
+            } else {
+                executor.embed(batch, seq -> sequences.get(seq).tokens, hidden);
+                executor.forward(batch, hidden);
+                if (!headUnused()) executor.draft(batch, hidden, draftLogits);
+            }
         } catch (RuntimeException e) {
             // The call as a whole failed: fail its sequences (finishing them frees whatever it appended).
             long[] all = new long[batch.size()];

@@ -25,14 +25,17 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
     private final SequenceTable<C> headCaches = new SequenceTable<>();
     private final Segments<C> chunk;
     private KvBudget budget = KvBudget.unlimited();
-    /** Per segment of a batch being computed: its cache, and rows already done. */
-    private final java.util.ArrayList<C> batchCaches = new java.util.ArrayList<>();
+    /** Per segment of a batch being computed: its layer cache, and its head cache. */
+    private final java.util.ArrayList<C> batchCaches = new java.util.ArrayList<>(), headBatchCaches = new java.util.ArrayList<>();
+    /** Stage 0 in one piece: a compute call's token ids, its drafts, and its head segments (made on first use). */
+    private int[] chunkIds, chunkDrafts;
+    private Segments<C> headChunk;
     /** Reused for calls of one sequence, so they allocate nothing. */
     private final StageBatch oneSequence = new StageBatch();
     /** Drafting's scratch: each segment's last row (after the head's layer, if it has one), the head layer's output rows of one compute call, and which segments end in it. */
     private float[] lastRows = new float[0];
     private float[] headOut, greedyLogits;
-    private final int[] endedSegment, endedRow;
+    private final int[] endedSegment, endedRow, chunkSegment;
     /** Where chunking a batch into compute calls stands: segment, rows of it done, rows done in all. */
     private final int[] cursor = new int[3];
 
@@ -47,6 +50,7 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
         this.chunk = new Segments<>(maxBatch);
         this.endedSegment = new int[maxBatch];
         this.endedRow = new int[maxBatch];
+        this.chunkSegment = new int[maxBatch];
     }
 
     /** A cache of {@code layers} layers for one sequence (the stage's layers, or 1 for a head's own layer). */
@@ -222,6 +226,18 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
      */
     @Override
     public final void forward(StageBatch batch, float[] hidden) {
+        prepareLayers(batch);
+        java.util.Arrays.fill(cursor, 0);
+        while (cursor[0] < batch.size()) {
+            int row0 = cursor[2];
+            nextChunk(batch, batchCaches);
+            computeLayers(chunk, hidden, row0);
+            for (int i = 0; i < chunk.count(); i++) chunk.cache(i).setLength(chunk.start(i) + chunk.rows(i));
+        }
+    }
+
+    /** Each segment's layer cache into batchCaches, after checking the rule for all of them; room and budget reserved for the batch's rows. */
+    private void prepareLayers(StageBatch batch) {
         batchCaches.clear();
         for (int i = 0; i < batch.size(); i++) {
             long seq = batch.seq(i);
@@ -232,27 +248,37 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
         }
         for (int i = 0; i < batch.size(); i++) budgetFor(batchCaches.get(i), batch.seq(i), batch.start(i) + batch.rows(i));
         for (int i = 0; i < batch.size(); i++) batchCaches.get(i).reserve(batch.start(i) + batch.rows(i));
-        java.util.Arrays.fill(cursor, 0);
-        while (cursor[0] < batch.size()) {
-            int row0 = cursor[2];
-            nextChunk(batch);
-            computeLayers(chunk, hidden, row0);
-            for (int i = 0; i < chunk.count(); i++) chunk.cache(i).setLength(chunk.start(i) + chunk.rows(i));
+    }
+
+    /** Each segment's head cache into headBatchCaches (created on first use, under the stage's reservation), the rule checked for all; room reserved. */
+    private void prepareHead(StageBatch batch) {
+        headBatchCaches.clear();
+        for (int i = 0; i < batch.size(); i++) {
+            long seq = batch.seq(i);
+            C cache = headCaches.get(seq);
+            if (cache == null) cache = headCaches.put(seq, newCache(1));
+            C layers = caches.get(seq);
+            if (layers != null) cache.budgeted = layers.budgeted; // the stage's reservation covers the head's layer too
+            requireAt(cache, seq, batch.start(i), true);
+            headBatchCaches.add(cache);
         }
+        for (int i = 0; i < batch.size(); i++) headBatchCaches.get(i).reserve(batch.start(i) + batch.rows(i));
     }
 
     /**
-     * Fills {@code chunk} with the next compute call's rows of {@code batch} (segment caches in
-     * batchCaches), from {@link #cursor} on, which it advances; returns how many segments end in
-     * the call, their indices and rows within it in endedSegment / endedRow.
+     * Fills {@code chunk} with the next compute call's rows of {@code batch} (segment i's cache:
+     * {@code segmentCaches.get(i)}), from {@link #cursor} on, which it advances; returns how many
+     * segments end in the call, their indices and rows within it in endedSegment / endedRow. The
+     * batch segment of each chunk entry goes to chunkSegment.
      */
-    private int nextChunk(StageBatch batch) {
+    private int nextChunk(StageBatch batch, java.util.List<C> segmentCaches) {
         chunk.clear();
         int ended = 0;
         while (cursor[0] < batch.size() && chunk.totalRows() < maxBatch) {
             int segment = cursor[0];
             int m = Math.min(batch.rows(segment) - cursor[1], maxBatch - chunk.totalRows());
-            chunk.add(batchCaches.get(segment), batch.start(segment) + cursor[1], m);
+            chunkSegment[chunk.count()] = segment;
+            chunk.add(segmentCaches.get(segment), batch.start(segment) + cursor[1], m);
             cursor[1] += m;
             cursor[2] += m;
             if (cursor[1] == batch.rows(segment)) {
@@ -340,32 +366,97 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
 
     /** The head's layer over every row of the batch; each segment's last output row goes to lastRows[segment]. */
     private void headLayer(StageBatch batch, float[] hidden, int dim) {
-        batchCaches.clear();
-        for (int i = 0; i < batch.size(); i++) {
-            long seq = batch.seq(i);
-            C cache = headCaches.get(seq);
-            if (cache == null) cache = headCaches.put(seq, newCache(1));
-            C layers = caches.get(seq);
-            if (layers != null) cache.budgeted = layers.budgeted; // the stage's reservation covers the head's layer too
-            requireAt(cache, seq, batch.start(i), true);
-            batchCaches.add(cache);
-        }
-        for (int i = 0; i < batch.size(); i++) batchCaches.get(i).reserve(batch.start(i) + batch.rows(i));
+        prepareHead(batch);
         if (headOut == null) headOut = new float[maxBatch * dim];
         java.util.Arrays.fill(cursor, 0);
         while (cursor[0] < batch.size()) {
             int chunkRow0 = cursor[2];
-            int ended = nextChunk(batch);
+            int ended = nextChunk(batch, headBatchCaches);
             computeHeadLayer(chunk, hidden, chunkRow0, headOut);
             for (int i = 0; i < chunk.count(); i++) chunk.cache(i).setLength(chunk.start(i) + chunk.rows(i));
             for (int e = 0; e < ended; e++) System.arraycopy(headOut, endedRow[e] * dim, lastRows, endedSegment[e] * dim, dim);
         }
     }
 
+    /**
+     * Whether this backend computes a stage-0 chunk in one piece ({@link #computeStageZeroChunk});
+     * otherwise {@link #embedForwardDraftGreedy} is embed, forward and draftGreedy in turn.
+     */
+    protected boolean fusesStageZero() {
+        return false;
+    }
+
+    /**
+     * One compute call of a greedy stage 0 in one piece: {@code ids[r]} is row r's token; embed the
+     * rows, run the layers over {@code layers} (appending to their caches), put the output rows in
+     * rows [row0, row0 + n) of {@code hidden}, run the head's layer over the same rows when it has
+     * one ({@code head}: the same segments over the head caches, else null), and the greedy draft
+     * of chunk rows {@code headRows[0..heads)} (ascending) into {@code drafts[0..heads)}.
+     */
+    protected void computeStageZeroChunk(Segments<C> layers, Segments<C> head, int[] ids, float[] hidden, int row0, int[] headRows, int heads,
+                                         int[] drafts) {
+        throw new UnsupportedOperationException(getClass().getSimpleName() + " does not compute stage 0 in one piece");
+    }
+
+    /**
+     * Stage 0's call in one piece where the backend can ({@link #fusesStageZero}): the same rules
+     * as forward and draft, checked for every segment (layer and head caches) before anything is
+     * computed; the same chunking; the same numbers.
+     */
+    @Override
+    public final void embedForwardDraftGreedy(StageBatch batch, java.util.function.LongFunction<int[]> tokensOf, float[] hidden, int[] drafts) {
+        if (!fusesStageZero() || !spec.embedding() || !spec.drafts()) {
+            StageExecutor.super.embedForwardDraftGreedy(batch, tokensOf, hidden, drafts);
+            return;
+        }
+        int[] ids = new int[batch.totalRows()];
+        for (int i = 0; i < batch.size(); i++) {
+            int[] tokens = tokensOf.apply(batch.seq(i));
+            for (int r = 0; r < batch.rows(i); r++) {
+                int id = tokens[batch.start(i) + r];
+                if (id < 0 || id >= config.vocabSize()) {
+                    throw new IllegalArgumentException("token id " + id + " outside the vocabulary [0, " + config.vocabSize() + ")");
+                }
+                ids[batch.rowOffset(i) + r] = id;
+            }
+        }
+        boolean hasLayer = headHasLayer();
+        if (hasLayer) { // the head's rule first: a broken one must leave the layer caches as they are
+            for (int i = 0; i < batch.size(); i++) {
+                C h = headCaches.get(batch.seq(i));
+                requireAt(h == null ? 0 : h.length(), batch.seq(i), batch.start(i), true);
+            }
+        }
+        prepareLayers(batch);
+        if (hasLayer) prepareHead(batch);
+        if (chunkIds == null) {
+            chunkIds = new int[maxBatch];
+            chunkDrafts = new int[maxBatch];
+            headChunk = new Segments<>(maxBatch);
+        }
+        java.util.Arrays.fill(cursor, 0);
+        while (cursor[0] < batch.size()) {
+            int row0 = cursor[2];
+            int ended = nextChunk(batch, batchCaches);
+            int n = chunk.totalRows();
+            System.arraycopy(ids, row0, chunkIds, 0, n);
+            headChunk.clear();
+            if (hasLayer) for (int j = 0; j < chunk.count(); j++) headChunk.add(headBatchCaches.get(chunkSegment[j]), chunk.start(j), chunk.rows(j));
+            computeStageZeroChunk(chunk, hasLayer ? headChunk : null, chunkIds, hidden, row0, endedRow, ended, chunkDrafts);
+            for (int i = 0; i < chunk.count(); i++) chunk.cache(i).setLength(chunk.start(i) + chunk.rows(i));
+            for (int i = 0; i < headChunk.count(); i++) headChunk.cache(i).setLength(headChunk.start(i) + headChunk.rows(i));
+            for (int e = 0; e < ended; e++) drafts[endedSegment[e]] = chunkDrafts[e];
+        }
+    }
+
     /** The rollback rule; the message is built only when it is broken (this runs per token). */
     private void requireAt(SequenceKv cache, long seq, int startPos, boolean head) {
-        if (cache.length() != startPos) {
-            throw new IllegalStateException("sequence " + seq + " has " + cache.length() + " cached positions in "
+        requireAt(cache.length(), seq, startPos, head);
+    }
+
+    private void requireAt(int length, long seq, int startPos, boolean head) {
+        if (length != startPos) {
+            throw new IllegalStateException("sequence " + seq + " has " + length + " cached positions in "
                     + (head ? "the exit head of " + spec : "stage " + spec.layers()) + " but the call starts at " + startPos
                     + " (truncate first to recompute)");
         }

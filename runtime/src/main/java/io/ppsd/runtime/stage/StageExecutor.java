@@ -89,6 +89,36 @@ public interface StageExecutor extends AutoCloseable {
     /** Embeds n tokens into {@code hidden} rows 0..n-1; only on a stage with the embedding. */
     void embed(int[] tokens, int off, int n, float[] hidden);
 
+    /**
+     * Embeds every segment's rows of {@code batch}: segment i's tokens are {@code tokensOf.apply(seq)}
+     * at positions [start, start + rows), into its rows of {@code hidden} (laid out as for {@link
+     * #forward(StageBatch, float[])}).
+     */
+    default void embed(StageBatch batch, java.util.function.LongFunction<int[]> tokensOf, float[] hidden) {
+        int dim = config().hiddenSize(), most = 0;
+        for (int i = 0; i < batch.size(); i++) most = Math.max(most, batch.rows(i));
+        float[] rows = new float[most * dim];
+        for (int i = 0; i < batch.size(); i++) {
+            embed(tokensOf.apply(batch.seq(i)), batch.start(i), batch.rows(i), rows);
+            System.arraycopy(rows, 0, hidden, batch.rowOffset(i) * dim, batch.rows(i) * dim);
+        }
+    }
+
+    /**
+     * A drafting stage 0's whole call for rows that draft greedily: {@link #embed(StageBatch,
+     * java.util.function.LongFunction, float[])}, {@link #forward(StageBatch, float[])} (the stage's
+     * output rows, which go downstream, into {@code hidden}) and {@link #draftGreedy} (segment i's
+     * draft into {@code drafts[i]}), the same numbers as those three calls. This default makes them;
+     * a device overrides it to keep the rows where they are between the three (CUDA: the token ids
+     * go in with the row table in one copy, the output rows and the drafts' ids come back, nothing
+     * crosses in between).
+     */
+    default void embedForwardDraftGreedy(StageBatch batch, java.util.function.LongFunction<int[]> tokensOf, float[] hidden, int[] drafts) {
+        embed(batch, tokensOf, hidden);
+        forward(batch, hidden);
+        draftGreedy(batch, hidden, drafts);
+    }
+
     /** Final norm + LM head for rows 0..rows-1 of {@code hidden}: {@code out} is rows × vocab. */
     void logits(float[] hidden, int rows, float[] out);
 
