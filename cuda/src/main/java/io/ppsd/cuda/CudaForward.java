@@ -496,7 +496,6 @@ final class CudaForward implements AutoCloseable {
         float[] cos = new float[grown * rope.half()], sin = new float[grown * rope.half()];
         rope.fill(0, grown, cos, sin);
         synchronize(); // queued kernels may still read the old tables
-        stagingBusy = false;
         if (ropeCos != null) {
             ropeCos.close();
             ropeSin.close();

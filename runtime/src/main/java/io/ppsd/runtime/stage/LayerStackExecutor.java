@@ -34,7 +34,7 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
     private final StageBatch oneSequence = new StageBatch();
     /** Drafting's scratch: each segment's last row (after the head's layer, if it has one), the head layer's output rows of one compute call, and which segments end in it. */
     private float[] lastRows = new float[0];
-    private float[] headOut, greedyLogits;
+    private float[] headOut, greedyLogits, embedScratch = new float[0];
     private final int[] endedSegment, endedRow, chunkSegment;
     /** Where chunking a batch into compute calls stands: segment, rows of it done, rows done in all. */
     private final int[] cursor = new int[3];
@@ -141,13 +141,30 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
     @Override
     public final void embed(int[] tokens, int off, int n, float[] hidden) {
         if (!spec.embedding()) throw new IllegalStateException("stage " + spec.layers() + " has no embedding");
+        requireTokens(tokens, off, n);
+        computeEmbedding(tokens, off, n, hidden);
+    }
+
+    /** Each segment embedded in turn through one scratch buffer (a call allocates nothing once it has seen its longest segment). */
+    @Override
+    public final void embed(StageBatch batch, java.util.function.LongFunction<int[]> tokensOf, float[] hidden) {
+        int dim = config.hiddenSize();
+        for (int i = 0; i < batch.size(); i++) {
+            int n = batch.rows(i);
+            if (embedScratch.length < n * dim) embedScratch = new float[n * dim];
+            embed(tokensOf.apply(batch.seq(i)), batch.start(i), n, embedScratch);
+            System.arraycopy(embedScratch, 0, hidden, batch.rowOffset(i) * dim, n * dim);
+        }
+    }
+
+    /** Token ids must lie in the vocabulary (a bad one is the request's fault, and names itself). */
+    private void requireTokens(int[] tokens, int off, int n) {
         for (int t = 0; t < n; t++) {
             int id = tokens[off + t];
             if (id < 0 || id >= config.vocabSize()) {
                 throw new IllegalArgumentException("token id " + id + " outside the vocabulary [0, " + config.vocabSize() + ")");
             }
         }
-        computeEmbedding(tokens, off, n, hidden);
     }
 
     /** Called before a sequence's caches are freed (a device may still be using them). */
@@ -232,7 +249,7 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
             int row0 = cursor[2];
             nextChunk(batch, batchCaches);
             computeLayers(chunk, hidden, row0);
-            for (int i = 0; i < chunk.count(); i++) chunk.cache(i).setLength(chunk.start(i) + chunk.rows(i));
+            computed(chunk);
         }
     }
 
@@ -373,7 +390,7 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
             int chunkRow0 = cursor[2];
             int ended = nextChunk(batch, headBatchCaches);
             computeHeadLayer(chunk, hidden, chunkRow0, headOut);
-            for (int i = 0; i < chunk.count(); i++) chunk.cache(i).setLength(chunk.start(i) + chunk.rows(i));
+            computed(chunk);
             for (int e = 0; e < ended; e++) System.arraycopy(headOut, endedRow[e] * dim, lastRows, endedSegment[e] * dim, dim);
         }
     }
@@ -409,17 +426,7 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
             StageExecutor.super.embedForwardDraftGreedy(batch, tokensOf, hidden, drafts);
             return;
         }
-        int[] ids = new int[batch.totalRows()];
-        for (int i = 0; i < batch.size(); i++) {
-            int[] tokens = tokensOf.apply(batch.seq(i));
-            for (int r = 0; r < batch.rows(i); r++) {
-                int id = tokens[batch.start(i) + r];
-                if (id < 0 || id >= config.vocabSize()) {
-                    throw new IllegalArgumentException("token id " + id + " outside the vocabulary [0, " + config.vocabSize() + ")");
-                }
-                ids[batch.rowOffset(i) + r] = id;
-            }
-        }
+        for (int i = 0; i < batch.size(); i++) requireTokens(tokensOf.apply(batch.seq(i)), batch.start(i), batch.rows(i));
         boolean hasLayer = headHasLayer();
         if (hasLayer) { // the head's rule first: a broken one must leave the layer caches as they are
             for (int i = 0; i < batch.size(); i++) {
@@ -438,15 +445,22 @@ public abstract class LayerStackExecutor<C extends SequenceKv> implements StageE
         while (cursor[0] < batch.size()) {
             int row0 = cursor[2];
             int ended = nextChunk(batch, batchCaches);
-            int n = chunk.totalRows();
-            System.arraycopy(ids, row0, chunkIds, 0, n);
             headChunk.clear();
-            if (hasLayer) for (int j = 0; j < chunk.count(); j++) headChunk.add(headBatchCaches.get(chunkSegment[j]), chunk.start(j), chunk.rows(j));
+            for (int j = 0, r = 0; j < chunk.count(); r += chunk.rows(j), j++) {
+                long seq = batch.seq(chunkSegment[j]);
+                System.arraycopy(tokensOf.apply(seq), chunk.start(j), chunkIds, r, chunk.rows(j));
+                if (hasLayer) headChunk.add(headBatchCaches.get(chunkSegment[j]), chunk.start(j), chunk.rows(j));
+            }
             computeStageZeroChunk(chunk, hasLayer ? headChunk : null, chunkIds, hidden, row0, endedRow, ended, chunkDrafts);
-            for (int i = 0; i < chunk.count(); i++) chunk.cache(i).setLength(chunk.start(i) + chunk.rows(i));
-            for (int i = 0; i < headChunk.count(); i++) headChunk.cache(i).setLength(headChunk.start(i) + headChunk.rows(i));
+            computed(chunk);
+            computed(headChunk);
             for (int e = 0; e < ended; e++) drafts[endedSegment[e]] = chunkDrafts[e];
         }
+    }
+
+    /** After a compute call: each of its caches holds the positions it computed. */
+    private static void computed(Segments<? extends SequenceKv> segments) {
+        for (int i = 0; i < segments.count(); i++) segments.cache(i).setLength(segments.start(i) + segments.rows(i));
     }
 
     /** The rollback rule; the message is built only when it is broken (this runs per token). */
