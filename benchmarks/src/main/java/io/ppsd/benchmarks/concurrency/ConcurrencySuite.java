@@ -74,7 +74,8 @@ public record ConcurrencySuite(Path shippedModel, RepoLayout repo, boolean quick
                 for (var w : modes.values()) measure(pipeline, w, 2, 2, 8, prompts); // warm-up
                 // The load rule measures each mode at a load for 1.5 s or more before it trusts it; a server
                 // has seen its loads before, so the measured points start from a rule that has: by-load
-                // sessions at each concurrency for WARM_UP_SECONDS (both measurements, and the tails).
+                // sessions at each concurrency for WARM_UP_SECONDS (both measurements, the first order's
+                // re-check 8 s later, and the tails).
                 for (int c : concurrency) warmUp(pipeline, modes.get("ppsd, by load"), c, setup.tokens(), prompts);
                 for (int c : concurrency) {
                     for (var mode : modes.entrySet()) {
@@ -94,7 +95,7 @@ public record ConcurrencySuite(Path shippedModel, RepoLayout repo, boolean quick
     private record Sample(long ttftNanos, long[] gaps, GenerationResult result) {}
 
     /** Seconds of by-load traffic at each concurrency before the measured points (--quick: 2). */
-    static final double WARM_UP_SECONDS = 6;
+    static final double WARM_UP_SECONDS = 14;
 
     /** {@code concurrency} closed-loop clients sending requests for {@link #WARM_UP_SECONDS}. */
     private void warmUp(InProcessPipeline pipeline, DraftWindow window, int concurrency, int tokens, PromptSet prompts) throws Exception {

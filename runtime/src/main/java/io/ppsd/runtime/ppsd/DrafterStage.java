@@ -290,9 +290,12 @@ public final class DrafterStage implements PipelineStage {
         // stages' time as much as decoding does; counted as light load it made speculation look slow) or
         // waiting for its first token (its prompt is at the later stages). The by-load ones among them are
         // the sessions whose time the rule's rates are per.
-        int byLoadSessions = 0;
-        for (Sequence s : sequences.values()) if (s.params.window().byLoad()) byLoadSessions++;
-        byLoad.call(sequences.size(), byLoadSessions, now);
+        int byLoadSessions = 0, starting = 0;
+        for (Sequence s : sequences.values()) {
+            if (s.params.window().byLoad()) byLoadSessions++;
+            if (s.epoch == 0) starting++;
+        }
+        byLoad.call(sequences.size(), starting, byLoadSessions, now);
         if (!failed.isEmpty()) {
             for (long seq : failed) finish(seq);
             throw new SequenceFailedException(failed.stream().mapToLong(Long::longValue).toArray(), failure);

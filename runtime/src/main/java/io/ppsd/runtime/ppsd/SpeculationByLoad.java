@@ -35,9 +35,10 @@ import org.slf4j.LoggerFactory;
  * counts as measured at a class only after a <em>measurement</em> of at least {@value
  * #MEASURE_SECONDS} s in that class and mode and {@value #MIN_VERDICTS} verdicts (at most {@value
  * #MAX_MEASURE_SECONDS} s), run period after period at that class until it is complete; and the
- * worse mode is re-measured after a time in that class that doubles each time it is confirmed
- * worse, from {@value #FIRST_CHECK_SECONDS} s (or {@value #CLEAR_GAP_CHECK_SECONDS} s when it was at
- * least a fifth behind) to {@value #MAX_CHECK_SECONDS} s, and starts over when the order flips: at
+ * worse mode is re-measured after {@value #FIRST_CHECK_SECONDS} s in that class, then after a time
+ * that doubles each time a re-check confirms the order (at least {@value #CLEAR_GAP_CHECK_SECONDS} s
+ * once it is confirmed a fifth behind or more) up to {@value #MAX_CHECK_SECONDS} s, and starts over
+ * when the order flips: at
  * steady load the worse mode holds about {@value #MEASURE_SECONDS} s in {@value #MAX_CHECK_SECONDS},
  * and a drift of acceptance is still noticed. A re-measured mode keeps {@value #STALE_WEIGHT} of its
  * old figure.
@@ -48,7 +49,19 @@ import org.slf4j.LoggerFactory;
  * that was plain decoding (speculation only loses more as load grows), else speculating. After a
  * change of mode the first quarter of a period is not attributed (the positions in flight of the
  * previous mode drain). Calls without by-load sequences are no period at all: the first by-load
- * sequence to arrive starts one. Tokens never change either way.
+ * sequence to arrive starts one.
+ *
+ * <p>Arrivals. Sessions that arrive together (a burst of requests; each point of a benchmark) first
+ * prefill together: for a second or so nothing is committed, and then the prefilled sessions decode
+ * at once. A first measurement that spanned that transient ordered the modes wrongly (plain decoding
+ * measured at 9 tokens per session-second against ~15 in steady state, and speculation, measured
+ * next, reaping what was prefilled). So a call during an arrival — at least {@value
+ * #ARRIVAL_SEQUENCES} sequences and more than half of those at stage 0 still without their first
+ * token — is not attributed when it would go to a mode's first measurement at its class; re-checks
+ * and the mode held count every call (the waves of steady traffic are part of what a mode
+ * delivers). A period chosen for one class ends in its first quarter when the load rises two classes
+ * above it (the first of 32 arriving sessions had chosen for all of them, putting them out of step
+ * for as long as they ran). Tokens never change either way.
  */
 final class SpeculationByLoad {
     private static final Logger log = LoggerFactory.getLogger(SpeculationByLoad.class);
@@ -75,6 +88,8 @@ final class SpeculationByLoad {
      * two; a wrong flip corrects itself, since the mode then held is measured at every call.
      */
     static final double STALE_WEIGHT = 0.25;
+    /** An arrival: at least this many sequences, and more than half of those at stage 0, still without their first token. */
+    static final int ARRIVAL_SEQUENCES = 4;
     private static final int SPECULATING = 0, PLAIN = 1, NONE = -1;
 
     /** What is known at one load class. */
@@ -117,6 +132,11 @@ final class SpeculationByLoad {
             }
         }
 
+        /** Whether a call in {@code mode} during an arrival of sessions says nothing yet: it would go to the mode's first measurement here. */
+        boolean firstMeasurementOf(int mode) {
+            return measuring == mode && !recheck && !measured[mode];
+        }
+
         void attribute(int mode, int verdictsNow, long nanos, double sessionNanosNow) {
             double keep = Math.exp(-nanos / (MEMORY_SECONDS * 1e9));
             verdicts[mode] = verdicts[mode] * keep + verdictsNow;
@@ -135,9 +155,11 @@ final class SpeculationByLoad {
             measured[measuring] = true;
             measuring = NONE;
             if (!measured[SPECULATING] || !measured[PLAIN]) return;
-            double first = (gap() >= CLEAR_GAP ? CLEAR_GAP_CHECK_SECONDS : FIRST_CHECK_SECONDS) * 1e9;
-            if (!recheck || better() != betterBefore) intervalNanos = first;
-            else intervalNanos = Math.min(MAX_CHECK_SECONDS * 1e9, Math.max(2 * intervalNanos, first));
+            // An order not yet confirmed by a re-check is checked soon, however clear the gap: a first
+            // measurement may have met a transient the arrival filter did not catch (a wrong order with
+            // a large gap was held for 32 s); a confirmed one waits twice as long each time.
+            if (!recheck || better() != betterBefore) intervalNanos = FIRST_CHECK_SECONDS * 1e9;
+            else intervalNanos = Math.min(MAX_CHECK_SECONDS * 1e9, Math.max(2 * intervalNanos, (gap() >= CLEAR_GAP ? CLEAR_GAP_CHECK_SECONDS : FIRST_CHECK_SECONDS) * 1e9));
             checkAfterNanos = heldNanos + intervalNanos;
             recheck = false;
         }
@@ -145,6 +167,7 @@ final class SpeculationByLoad {
 
     private final LoadClass[] classes = new LoadClass[CLASSES];
     private int mode = SPECULATING;
+    private int periodClass; // the load class the period's mode was chosen for
     private long periodStart;
     private long lastCall = -1;
     private int calls;
@@ -175,10 +198,11 @@ final class SpeculationByLoad {
 
     /**
      * One stage-0 call ended at {@code now}; {@code load} sequences were at stage 0, decoding or
-     * prefilling (by load or not: all of them share the stages), {@code byLoadSessions} of them by
-     * load.
+     * prefilling (by load or not: all of them share the stages), {@code starting} of them still
+     * without their first token (prefilling, or their prompt at the later stages), {@code
+     * byLoadSessions} of them by load.
      */
-    void call(int load, int byLoadSessions, long now) {
+    void call(int load, int starting, int byLoadSessions, long now) {
         if (byLoadSessions == 0) { // nothing to measure, nobody to choose for: the next by-load sequence starts a period
             calls = 0;
             pendingVerdicts = 0;
@@ -186,8 +210,10 @@ final class SpeculationByLoad {
             return;
         }
         int c = loadClass(load);
+        if (calls > 0 && calls <= PERIOD_CALLS / 4 && c >= periodClass + 2) calls = 0; // a burst of sessions: choose for the load now here
         if (calls == 0) {
             periodStart = now;
+            periodClass = c;
             int chosen = choose(c);
             settlingCalls = chosen != mode ? PERIOD_CALLS / 4 : 0;
             mode = chosen;
@@ -195,7 +221,8 @@ final class SpeculationByLoad {
             periodSessionNanos = 0;
         }
         calls++;
-        if (calls > settlingCalls && lastCall >= 0 && now > lastCall) {
+        boolean arrival = starting >= ARRIVAL_SEQUENCES && 2 * starting > load;
+        if (calls > settlingCalls && lastCall >= 0 && now > lastCall && !(arrival && classes[c].firstMeasurementOf(mode))) {
             double sessionNanos = (double) (now - lastCall) * byLoadSessions;
             classes[c].attribute(mode, pendingVerdicts, now - lastCall, sessionNanos);
             periodVerdicts += pendingVerdicts;
