@@ -95,7 +95,7 @@ public record ConcurrencySuite(Path shippedModel, RepoLayout repo, boolean quick
     private record Sample(long ttftNanos, long[] gaps, GenerationResult result) {}
 
     /** Seconds of by-load traffic at each concurrency before the measured points (--quick: 2). */
-    static final double WARM_UP_SECONDS = 14;
+    static final double WARM_UP_SECONDS = 20;
 
     /** {@code concurrency} closed-loop clients sending requests for {@link #WARM_UP_SECONDS}. */
     private void warmUp(InProcessPipeline pipeline, DraftWindow window, int concurrency, int tokens, PromptSet prompts) throws Exception {
