@@ -38,9 +38,8 @@ import org.slf4j.LoggerFactory;
  * worse mode is re-measured after {@value #FIRST_CHECK_SECONDS} s in that class, then after a time
  * that doubles each time a re-check confirms the order (at least {@value #CLEAR_GAP_CHECK_SECONDS} s
  * once it is confirmed a fifth behind or more) up to {@value #MAX_CHECK_SECONDS} s, and starts over
- * when the order flips: at
- * steady load the worse mode holds about {@value #MEASURE_SECONDS} s in {@value #MAX_CHECK_SECONDS},
- * and a drift of acceptance is still noticed. A re-measured mode keeps {@value #STALE_WEIGHT} of its
+ * when the order flips: at steady load the worse mode holds about {@value #MEASURE_SECONDS} s in
+ * {@value #MAX_CHECK_SECONDS}, and a drift of acceptance is still noticed. A re-measured mode keeps {@value #STALE_WEIGHT} of its
  * old figure.
  *
  * <p>Periods of {@value #PERIOD_CALLS} stage-0 calls (or {@value #MIN_PERIOD_CALLS} once half a
