@@ -47,7 +47,11 @@ import org.slf4j.LoggerFactory;
  * period's start. A class with nothing measured starts in the mode a lighter class found better when
  * that was plain decoding (speculation only loses more as load grows), else speculating. After a
  * change of mode the first quarter of a period is not attributed (the positions in flight of the
- * previous mode drain). Calls without by-load sequences are no period at all: the first by-load
+ * previous mode drain), nor any call until the sequences without a first token are fewer than
+ * {@value #ARRIVAL_SEQUENCES} or at most a quarter of the load (at most {@value
+ * #MAX_MEASURE_SECONDS} s): speculation at high load leaves a backlog of prompts, and a plain period
+ * measured while it drained paid speculation's cost (on 2 cores at 32 sessions that held speculation,
+ * −18 %). Calls without by-load sequences are no period at all: the first by-load
  * sequence to arrive starts one.
  *
  * <p>Arrivals. Sessions that arrive together (a burst of requests; each point of a benchmark) first
@@ -56,7 +60,8 @@ import org.slf4j.LoggerFactory;
  * measured at 9 tokens per session-second against ~15 in steady state, and speculation, measured
  * next, reaping what was prefilled). So a call during an arrival — at least {@value
  * #ARRIVAL_SEQUENCES} sequences and more than half of those at stage 0 still without their first
- * token — is not attributed when it would go to a mode's first measurement at its class; re-checks
+ * token — is not attributed when it would go to a mode's first measurement at its class (for at
+ * most {@value #MAX_MEASURE_SECONDS} s of such calls: a mode may keep most sessions waiting); re-checks
  * and the mode held count every call (the waves of steady traffic are part of what a mode
  * delivers). A period chosen for one class ends in its first quarter when the load rises two classes
  * above it (the first of 32 arriving sessions had chosen for all of them, putting them out of step
@@ -100,6 +105,7 @@ final class SpeculationByLoad {
         boolean recheck; // that measurement re-measures the worse mode
         int betterBefore;
         double measuredVerdicts, measuredNanos; // of the running measurement
+        double arrivalNanos; // the running first measurement's time passed over for arrivals
         double heldNanos; // time in the better mode once both are measured
         double checkAfterNanos; // heldNanos at which the worse mode is re-measured
         double intervalNanos;
@@ -124,6 +130,7 @@ final class SpeculationByLoad {
             this.recheck = recheck;
             measuredVerdicts = 0;
             measuredNanos = 0;
+            arrivalNanos = 0;
             if (recheck) {
                 betterBefore = 1 - mode;
                 verdicts[mode] *= STALE_WEIGHT; // what it measured long ago says little about now (a drift of acceptance)
@@ -131,9 +138,16 @@ final class SpeculationByLoad {
             }
         }
 
-        /** Whether a call in {@code mode} during an arrival of sessions says nothing yet: it would go to the mode's first measurement here. */
-        boolean firstMeasurementOf(int mode) {
-            return measuring == mode && !recheck && !measured[mode];
+        /**
+         * Whether a call of {@code nanos} in {@code mode} during an arrival of sessions is passed over: it
+         * would go to the mode's first measurement here, which has passed over less than {@link
+         * #MAX_MEASURE_SECONDS} s (a mode that keeps most sessions waiting for their first token is
+         * measured as it is).
+         */
+        boolean passOverArrival(int mode, long nanos) {
+            if (measuring != mode || recheck || measured[mode] || arrivalNanos >= MAX_MEASURE_SECONDS * 1e9) return false;
+            arrivalNanos += nanos;
+            return true;
         }
 
         void attribute(int mode, int verdictsNow, long nanos, double sessionNanosNow) {
@@ -171,6 +185,7 @@ final class SpeculationByLoad {
     private long lastCall = -1;
     private int calls;
     private int settlingCalls; // calls of this period not attributed: the previous mode's positions drain
+    private long drainingSince = -1; // since a change of mode, until the prompts waiting then are down to a quarter of the load
     private int pendingVerdicts;
     /** What the period now running measured (for the DEBUG log). */
     private int periodVerdicts;
@@ -215,13 +230,17 @@ final class SpeculationByLoad {
             periodClass = c;
             int chosen = choose(c);
             settlingCalls = chosen != mode ? PERIOD_CALLS / 4 : 0;
+            if (chosen != mode) drainingSince = now;
             mode = chosen;
             periodVerdicts = 0;
             periodSessionNanos = 0;
         }
         calls++;
         boolean arrival = starting >= ARRIVAL_SEQUENCES && 2 * starting > load;
-        if (calls > settlingCalls && lastCall >= 0 && now > lastCall && !(arrival && classes[c].firstMeasurementOf(mode))) {
+        if (drainingSince >= 0 && (starting < ARRIVAL_SEQUENCES || 4 * starting <= load || now - drainingSince >= MAX_MEASURE_SECONDS * 1e9)) {
+            drainingSince = -1;
+        }
+        if (calls > settlingCalls && drainingSince < 0 && lastCall >= 0 && now > lastCall && !(arrival && classes[c].passOverArrival(mode, now - lastCall))) {
             double sessionNanos = (double) (now - lastCall) * byLoadSessions;
             classes[c].attribute(mode, pendingVerdicts, now - lastCall, sessionNanos);
             periodVerdicts += pendingVerdicts;

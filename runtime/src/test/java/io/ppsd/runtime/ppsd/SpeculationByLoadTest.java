@@ -161,6 +161,28 @@ class SpeculationByLoadTest {
     }
 
     @Test
+    void theBacklogOneModeLeavesIsNotChargedToTheNext() {
+        // 32 sessions on a slow host. Plain decoding commits 15 tokens per session-second, speculation 9, and
+        // speculation lets prompts pile up: a waiting prompt more every 50 ms (up to 24); plain decoding
+        // clears one every 200 ms, and while more than a quarter of the load waits it commits 3. A plain
+        // measurement over the drain saw speculation's cost and held speculation.
+        var rule = new SpeculationByLoad();
+        long[] now = {0};
+        double carry = 0, plainSeconds = 0;
+        int waiting = 0;
+        for (int ms = 0; ms < 60_000; ms++) {
+            if (rule.speculate()) waiting = Math.min(24, waiting + (ms % 50 == 0 ? 1 : 0));
+            else if (waiting > 0 && ms % 200 == 0) waiting--;
+            double perSession = rule.speculate() ? 9 : waiting > 8 ? 3 : 15;
+            carry += 32 * perSession / 1000.0;
+            for (; carry >= 1; carry--) rule.verdict();
+            if (!rule.speculate() && ms >= 30_000) plainSeconds += 1e-3;
+            rule.call(32, waiting, 32, now[0] += 1_000_000);
+        }
+        assertTrue(plainSeconds >= 25, "plain decoding held " + plainSeconds + " s of the last 30: " + rule);
+    }
+
+    @Test
     void aPeriodChosenForOneSessionEndsWhenManyArrive() {
         var rule = new SpeculationByLoad();
         long[] now = {0};
